@@ -1,0 +1,10 @@
+/** Jest runs every suite: rendering and program tests under mocks, and the real-host tests. */
+module.exports = {
+  preset: "ts-jest",
+  testEnvironment: "node",
+  roots: ["<rootDir>/test", "<rootDir>/policy"],
+  testMatch: ["**/*.test.ts"],
+  // Real-host suites boot a Debian container and provision it over SSH: minutes, not seconds.
+  testTimeout: 30000,
+  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+};
