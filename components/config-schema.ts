@@ -1,0 +1,145 @@
+/**
+ * The one schema of the stack configuration (`django-deploy:*` keys): types, defaults, descriptions
+ * and the rules that keep every value safe to place in a shell script, an nginx or a supervisord file.
+ * Pulumi passes every config value as a string; structured values arrive JSON-encoded, which the
+ * `json()` wrapper decodes before validation.
+ */
+import { z } from "zod";
+
+/** Config keys whose values must be set with `pulumi config set --secret`. */
+export const SECRET_KEYS = ["sshPrivateKey", "repoDeployKey", "appEnv"] as const;
+
+const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
+export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
+
+/** Names the program sets itself in `.server.envrc`; appEnv may not redefine them. */
+export const RESERVED_ENV = ["STATIC_ROOT", "MEDIA_ROOT"] as const;
+/** Directory names inside the site directory that belong to the program. */
+export const RESERVED_DIRS = ["public", "logs", "ENV", "var", "run", ".git"] as const;
+
+const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+const DOMAIN = new RegExp(`^(?=.{4,253}$)(?:${label}\\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$`);
+const HOSTNAME = new RegExp(`^(?=.{1,253}$)${label}(?:\\.${label})*$`);
+const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const UNIX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+const SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const GIT_URL =
+  /^(?:(?:https|ssh|git):\/\/[A-Za-z0-9._~%+-]+(?:@[A-Za-z0-9.-]+)?(?::\d{1,5})?(?:\/[A-Za-z0-9._~%+@-]+)*\/?|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~+-][A-Za-z0-9._~+/-]*)$/;
+const GIT_REF = /^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)(?!.*\/$)[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
+const PY_DOTTED = /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SSH_PUBLIC_KEY = /^(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}(?: [\x21-\x7e ]{0,200})?$/;
+const PRIVATE_KEY = /^-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=:,\- \r\n]+\r?\n-----END [A-Z ]*PRIVATE KEY-----\s*$/;
+const PEM_CERTS = /^(?:-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?)+$/;
+const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
+const ABS_PATH = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+)+$/;
+
+/** Decode a JSON-encoded config value (Pulumi passes objects, lists, numbers and booleans as JSON). */
+function json<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => {
+    if (typeof value !== "string") return value;
+    try {
+      return JSON.parse(value);
+    } catch {
+      return value; // left for the schema to reject with its own message
+    }
+  }, schema);
+}
+
+const bool = (description: string, def: boolean) =>
+  json(z.boolean({ error: "must be true or false" })).default(def).describe(description);
+
+const int = (description: string, min: number, max: number) =>
+  json(
+    z
+      .number({ error: `must be a whole number from ${min} to ${max}` })
+      .int(`must be a whole number from ${min} to ${max}`)
+      .min(min, `must be a whole number from ${min} to ${max}`)
+      .max(max, `must be a whole number from ${min} to ${max}`),
+  ).describe(description);
+
+const pattern = (re: RegExp, valid: string) => z.string({ error: `must be ${valid}` }).regex(re, `must be ${valid}`);
+
+const cidr = z.union([z.cidrv4(), z.cidrv6()], { error: "must be a CIDR block such as 203.0.113.4/32 or 2001:db8::/48" });
+
+export const configSchema = z
+  .object({
+    domain: pattern(DOMAIN, "a lowercase DNS name such as example.com (no scheme, path, port or trailing dot)")
+      .refine((d) => !d.startsWith("www."), "must be the apex domain (example.com): the site is served on www.<domain>")
+      .describe("Apex domain. The site is served on www.<domain>; the apex redirects to it."),
+    host: z
+      .string()
+      .refine((h) => IPV4.test(h) || HOSTNAME.test(h), "must be an IPv4 address or a DNS host name")
+      .optional()
+      .describe("Address of an existing server. When set, no AWS resource is created and that server is provisioned over SSH."),
+    hostUser: pattern(UNIX_USER, "a Unix user name such as admin").default("admin").describe("SSH user with passwordless sudo on the host (the Debian AMI's user is admin)."),
+    sshPort: int("SSH port of the host.", 1, 65535).default(22),
+    sshHostKey: pattern(SSH_PUBLIC_KEY, "a host public key line such as 'ssh-ed25519 AAAA…'")
+      .optional()
+      .describe("Expected SSH host key of an existing server; when set, connections to any other key are refused."),
+    sshAllowedCidrs: json(z.array(cidr, { error: "must be a list of CIDR blocks, e.g. [\"203.0.113.4/32\"]" }).min(1, "must list at least one CIDR block"))
+      .optional()
+      .describe("CIDR blocks allowed to reach port 22 of the EC2 host (required for EC2)."),
+    sshAllowWorld: bool("Explicit opt-in to open port 22 to 0.0.0.0/0 or ::/0.", false),
+    sshPublicKey: pattern(SSH_PUBLIC_KEY, "an OpenSSH public key line such as 'ssh-ed25519 AAAA… deploy'")
+      .optional()
+      .describe("Public half of the deploy key pair (required for EC2: registered as the instance's key pair)."),
+    sshPrivateKey: pattern(PRIVATE_KEY, "a PEM or OpenSSH private key ('-----BEGIN … PRIVATE KEY-----')").describe(
+      "Secret. Private half of the deploy key pair, used for every SSH connection to the host.",
+    ),
+    instanceType: pattern(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "an EC2 instance type such as t3.small").default("t3.small").describe("EC2 instance type."),
+    rootVolumeGiB: int("Size of the encrypted gp3 root volume in GiB.", 8, 16384).default(20),
+    protect: bool("Protect the instance and its Elastic IP from deletion (prod).", false),
+    repoUrl: pattern(GIT_URL, "a git URL: https://…, ssh://…, git://… or user@host:path (no spaces or quotes)").describe(
+      "Parent git repository whose submodules hold the Django code and the homepage.",
+    ),
+    repoRef: pattern(GIT_REF, "a git branch, tag or commit such as main, v1.2.0 or a SHA (letters, digits, . _ / -)").default("main").describe("Branch, tag or commit to deploy."),
+    repoDeployKey: pattern(PRIVATE_KEY, "a PEM or OpenSSH private key ('-----BEGIN … PRIVATE KEY-----')")
+      .optional()
+      .describe("Secret. SSH key with read access to private repositories; installed for the app user only."),
+    djangoDir: pattern(SEGMENT, "a single directory name such as example-django").default("example-django").describe("Submodule directory holding manage.py and requirements.txt."),
+    homepageDir: pattern(SEGMENT, "a single directory name such as homepage").default("homepage").describe("Submodule directory holding the static homepage (index.html)."),
+    wsgiModule: pattern(PY_DOTTED, "a dotted Python module such as example.wsgi").describe("WSGI module Gunicorn serves (its `application`)."),
+    celeryApp: pattern(PY_DOTTED, "a dotted Python module such as example")
+      .optional()
+      .describe("Celery app module (`celery -A`). When set, a worker and exactly one beat run; when unset, none."),
+    fixtures: json(z.array(pattern(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$/, "a fixture name such as quickstart or quickstart.json")))
+      .default([])
+      .describe("Fixtures loaded with `manage.py loaddata` at every release."),
+    appEnv: json(
+      z.record(
+        z.string().regex(ENV_NAME, "keys must be environment variable names (letters, digits, _; not starting with a digit)"),
+        z.string({ error: "values must be strings" }).refine((v) => !v.includes("\0"), "values must not contain NUL bytes"),
+        { error: "must be an object of NAME: value strings" },
+      ),
+    ).describe("Secret. Server settings written to .server.envrc (DATABASE_URL, SECRET_KEY, …)."),
+    gunicornWorkers: int("Gunicorn worker processes. Default: 2 × vCPU + 1 of the host, computed when Gunicorn starts.", 1, 64).optional(),
+    clientMaxBodySize: pattern(/^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/, "an nginx size such as 100M, 512k or 0 (unlimited)").default("100M").describe("nginx client_max_body_size (largest upload)."),
+    tls: bool("Obtain a certificate with Certbot and serve HTTPS with http→https and apex→www redirects.", true),
+    certbotEmail: z.email({ error: "must be an email address such as ops@example.com" }).optional().describe("Contact email for the ACME account (required when tls is on)."),
+    acmeServer: z
+      .url({ protocol: /^https$/, error: "must be an https:// ACME directory URL" })
+      .default(LETS_ENCRYPT)
+      .describe("ACME directory URL. Default Let's Encrypt production; staging and review stacks use Let's Encrypt staging."),
+    acmeCaBundle: pattern(PEM_CERTS, "one or more PEM certificates ('-----BEGIN CERTIFICATE-----')")
+      .optional()
+      .describe("CA certificates to trust when talking to a private ACME server (e.g. step-ca or Pebble)."),
+    venvSystemSitePackages: bool("Create ENV with --system-site-packages (use Python packages installed from the OS).", false),
+    pipNoIndex: bool("Install requirements without a package index (PIP_NO_INDEX=1): only what the OS provides.", false),
+    extraPackages: json(z.array(pattern(DEBIAN_PACKAGE, "a Debian package name such as python3-psycopg2")))
+      .default([])
+      .describe("Additional Debian packages to install (e.g. libpq-dev, python3-django)."),
+    baseDir: pattern(ABS_PATH, "an absolute path such as /srv/www")
+      .refine((p) => !/^\/(?:etc|usr|bin|sbin|lib|lib64|boot|dev|proc|sys|run|tmp|root)(?:\/|$)/.test(p), "must not be inside a system directory (/etc, /usr, /run, …)")
+      .default("/srv/www")
+      .describe("Directory holding one directory per site: <baseDir>/<domain>/."),
+    appUser: pattern(UNIX_USER, "a Unix user name such as django")
+      .refine((u) => u !== "root", "must not be root: the app never runs as root")
+      .default("django")
+      .describe("Unprivileged user that owns the code and runs Gunicorn, Celery and beat."),
+  })
+  .strict();
+
+export type RawSettings = z.infer<typeof configSchema>;
+export type ConfigKey = keyof RawSettings;
+export const CONFIG_KEYS = Object.keys(configSchema.shape) as ConfigKey[];

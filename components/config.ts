@@ -1,0 +1,133 @@
+/**
+ * Reads and validates the stack configuration before any resource is registered.
+ * `parseSettings` is pure (tests call it directly); `loadSettings` adapts it to Pulumi's config.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { CONFIG_KEYS, RESERVED_DIRS, RESERVED_ENV, RawSettings, SECRET_KEYS, configSchema } from "./config-schema";
+
+export const NAMESPACE = "django-deploy";
+
+export interface Settings extends RawSettings {
+  /** True when `host` is unset: the program creates the EC2 host. */
+  readonly ec2: boolean;
+}
+
+/** A configuration error: one line per problem, each naming the key and what would be valid. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid stack configuration (nothing was created):\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const isSecretKey = (key: string) => (SECRET_KEYS as readonly string[]).includes(key);
+
+/** Edit distance, to suggest the key a typo meant. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1].toLowerCase() === b[j - 1].toLowerCase() ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+function describeValue(key: string, raw: Record<string, string>): string {
+  if (isSecretKey(key) || !(key in raw)) return "";
+  const value = raw[key];
+  return ` (got ${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)})`;
+}
+
+function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw: Record<string, string>): string[] {
+  const problems: string[] = [];
+  const key = (k: string) => `${NAMESPACE}:${k}`;
+  for (const k of SECRET_KEYS) {
+    if (k in raw && !secretKeys.has(k)) {
+      problems.push(`${key(k)}: must be set as a secret: pulumi config set --secret ${k} …`);
+    }
+  }
+  if (!s.host) {
+    if (!s.sshAllowedCidrs) {
+      problems.push(`${key("sshAllowedCidrs")}: is required for an EC2 host: list who may reach port 22, e.g. ["203.0.113.4/32"] (or set host for an existing server)`);
+    }
+    if (!s.sshPublicKey) {
+      problems.push(`${key("sshPublicKey")}: is required for an EC2 host: the public half of sshPrivateKey, e.g. "ssh-ed25519 AAAA… deploy"`);
+    }
+  }
+  const world = (s.sshAllowedCidrs ?? []).filter((c) => /^(?:0\.0\.0\.0|::)\/0$/.test(c));
+  if (world.length > 0 && !s.sshAllowWorld) {
+    problems.push(`${key("sshAllowedCidrs")}: ${world.join(", ")} opens SSH to the whole internet; list your own CIDR blocks, or set sshAllowWorld: true to accept that`);
+  }
+  if (s.tls && !s.certbotEmail) {
+    problems.push(`${key("certbotEmail")}: is required when tls is on: an email address such as ops@example.com for the ACME account`);
+  }
+  for (const name of RESERVED_ENV) {
+    if (name in s.appEnv) problems.push(`${key("appEnv")}: must not set ${name}: the program sets it to the site's public/ directory`);
+  }
+  for (const k of ["djangoDir", "homepageDir"] as const) {
+    if ((RESERVED_DIRS as readonly string[]).includes(s[k])) {
+      problems.push(`${key(k)}: must not be one of ${RESERVED_DIRS.join(", ")}: the program owns those directories${describeValue(k, raw)}`);
+    }
+  }
+  if (s.djangoDir === s.homepageDir) problems.push(`${key("homepageDir")}: must differ from djangoDir`);
+  return problems;
+}
+
+/**
+ * Validate the raw `django-deploy:*` values (unprefixed keys, strings as Pulumi passes them).
+ * `secretKeys` holds the keys that were set as secrets. Throws ConfigError listing every problem.
+ */
+export function parseSettings(raw: Record<string, string>, secretKeys: ReadonlySet<string>): Settings {
+  const problems: string[] = [];
+  for (const k of Object.keys(raw)) {
+    if ((CONFIG_KEYS as string[]).includes(k)) continue;
+    const best = [...CONFIG_KEYS].sort((a, b) => distance(k, a) - distance(k, b))[0];
+    const hint = distance(k, best) <= 3 ? `did you mean ${NAMESPACE}:${best}?` : `valid keys: ${CONFIG_KEYS.join(", ")}`;
+    problems.push(`${NAMESPACE}:${k}: is not a setting of this program; ${hint}`);
+  }
+  const known = Object.fromEntries(Object.entries(raw).filter(([k]) => (CONFIG_KEYS as string[]).includes(k)));
+  const result = configSchema.safeParse(known);
+  if (!result.success) {
+    const seen = new Set<string>();
+    for (const issue of result.error.issues) {
+      const k = String(issue.path[0] ?? "");
+      const sub = issue.path.length > 1 ? ` (${issue.path.slice(1).join(".")})` : "";
+      const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+      const line = `${NAMESPACE}:${k}${isSecretKey(k) ? "" : sub}: ${message}${describeValue(k, raw)}`;
+      if (!seen.has(line)) problems.push(line);
+      seen.add(line);
+    }
+    throw new ConfigError(problems);
+  }
+  problems.push(...crossFieldProblems(result.data, secretKeys, raw));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...result.data, ec2: !result.data.host };
+}
+
+/** Read the stack's `django-deploy:*` configuration from Pulumi and validate it. */
+export function loadSettings(): Settings {
+  const raw: Record<string, string> = {};
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    if (k.startsWith(`${NAMESPACE}:`)) raw[k.slice(NAMESPACE.length + 1)] = v;
+  }
+  // `isConfigSecret` is the SDK's own reader of PULUMI_CONFIG_SECRET_KEYS (set by the CLI and by setAllConfig).
+  const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
+  const secretKeys = new Set(Object.keys(raw).filter((k) => runtimeConfig.isConfigSecret(`${NAMESPACE}:${k}`)));
+  try {
+    return parseSettings(raw, secretKeys);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}
+
+/** JSON Schema of the configuration, used to check that Pulumi.yaml and README document every key. */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+}
