@@ -1,0 +1,26 @@
+/**
+ * Renders the templates in files/ with Eta. Templates get `it.s` (settings), `it.p` (layout) and
+ * quoting helpers: `it.sh` (a bash word that reads back as exactly the value) and `it.py` (a Python
+ * string literal). Output is byte-exact: no HTML escaping, no automatic trimming.
+ */
+import * as path from "path";
+import { Eta } from "eta";
+
+export const FILES_DIR = path.join(__dirname, "..", "files");
+
+const eta = new Eta({ views: FILES_DIR, autoEscape: false, autoTrim: false, cache: true, defaultExtension: ".eta" });
+
+/** Quote a value as one bash word: single quotes, with each ' written as '\''. */
+export function sh(value: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A Python string literal (JSON strings are valid Python literals for the characters we allow). */
+export function py(value: string): string {
+  return JSON.stringify(value);
+}
+
+export function render(template: string, data: Record<string, unknown>): string {
+  return eta.render(`${template}.eta`, { sh, py, ...data });
+}
