@@ -1,0 +1,91 @@
+/**
+ * The EC2 host: a security group (80/443 from anywhere, 22 only from the allowed CIDRs), a key pair,
+ * an instance on the official Debian 12 AMI (IMDSv2, encrypted gp3 root) and an Elastic IP.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+
+/** The Debian project's AWS account, publisher of the official Debian AMIs. */
+export const DEBIAN_AMI_OWNER = "136693071363";
+
+export interface AwsHostArgs {
+  instanceType: string;
+  rootVolumeGiB: number;
+  sshPublicKey: string;
+  sshAllowedCidrs: string[];
+  sshPort: number;
+  protect: boolean;
+  tags: Record<string, string>;
+}
+
+/** Graviton families (t4g, m7g, c6gn, …) need the arm64 image. */
+export function amiArchitecture(instanceType: string): "arm64" | "x86_64" {
+  return /^[a-z]+\d+[a-z]*g[a-z]*(?:-[a-z]+)?\./.test(instanceType) ? "arm64" : "x86_64";
+}
+
+export class AwsHost extends pulumi.ComponentResource {
+  public readonly publicIp: pulumi.Output<string>;
+  public readonly instanceId: pulumi.Output<string>;
+  public readonly securityGroupId: pulumi.Output<string>;
+
+  constructor(name: string, args: AwsHostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("django-deploy:host:AwsHost", name, {}, opts);
+    const tags = { ...args.tags, Name: name };
+    const v4 = args.sshAllowedCidrs.filter((c) => !c.includes(":"));
+    const v6 = args.sshAllowedCidrs.filter((c) => c.includes(":"));
+    const web = (port: number) => ({ protocol: "tcp", fromPort: port, toPort: port, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"], description: "web" });
+
+    const sg = new aws.ec2.SecurityGroup(
+      `${name}-sg`,
+      {
+        description: `django-deploy ${name}: web from anywhere, SSH from allowed CIDRs only`,
+        ingress: [
+          web(80),
+          web(443),
+          { protocol: "tcp", fromPort: args.sshPort, toPort: args.sshPort, cidrBlocks: v4, ipv6CidrBlocks: v6, description: "ssh" },
+        ],
+        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
+        tags,
+      },
+      { parent: this },
+    );
+
+    const key = new aws.ec2.KeyPair(`${name}-key`, { publicKey: args.sshPublicKey, tags }, { parent: this });
+
+    const arch = amiArchitecture(args.instanceType);
+    const ami = aws.ec2.getAmiOutput(
+      {
+        owners: [DEBIAN_AMI_OWNER],
+        mostRecent: true,
+        filters: [
+          { name: "name", values: [`debian-12-${arch === "arm64" ? "arm64" : "amd64"}-*`] },
+          { name: "architecture", values: [arch] },
+          { name: "virtualization-type", values: ["hvm"] },
+        ],
+      },
+      { parent: this },
+    );
+
+    const instance = new aws.ec2.Instance(
+      `${name}-instance`,
+      {
+        ami: ami.id,
+        instanceType: args.instanceType,
+        keyName: key.keyName,
+        vpcSecurityGroupIds: [sg.id],
+        metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+        rootBlockDevice: { volumeType: "gp3", volumeSize: args.rootVolumeGiB, encrypted: true, deleteOnTermination: true, tags },
+        tags,
+      },
+      // A newer Debian AMI must never replace a running host.
+      { parent: this, ignoreChanges: ["ami"], protect: args.protect },
+    );
+
+    const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, { parent: this, protect: args.protect });
+
+    this.publicIp = eip.publicIp;
+    this.instanceId = instance.id;
+    this.securityGroupId = sg.id;
+    this.registerOutputs({ publicIp: this.publicIp, instanceId: this.instanceId, securityGroupId: this.securityGroupId });
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * One remote step: a rendered bash script run as root over SSH with pulumi-command, following the
+ * project's rules: no secret in the command string (secrets go on stdin), `logging: "none"` and
+ * secret outputs for steps that handle secrets, no remote `delete` (a destroy must never depend on
+ * a host that may already be gone), and no previous output passed back in the environment.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { stepCommand } from "./host-files";
+
+export interface HostConnection {
+  host: pulumi.Input<string>;
+  port: number;
+  user: string;
+  privateKey: pulumi.Input<string>;
+  hostKey?: string;
+}
+
+export interface RemoteStepArgs {
+  connection: HostConnection;
+  /** The step's bash script (see host-files.ts); it becomes the readable command string. */
+  script: string;
+  /** Secret material the script reads from standard input. */
+  secretStdin?: pulumi.Input<string>;
+  /** Values that, when changed, re-run the step (pulumi-command replaces the resource). */
+  triggers?: pulumi.Input<unknown>[];
+  /** Keep retrying the connection: the first step waits for a host that may still be booting. */
+  waitForHost?: boolean;
+}
+
+/** Build the connection object field by field: an unexpected field can make pulumi-command print it. */
+export function connectionArgs(c: HostConnection, waitForHost = false): command.types.input.remote.ConnectionArgs {
+  return {
+    host: c.host,
+    port: c.port,
+    user: c.user,
+    privateKey: pulumi.secret(c.privateKey),
+    ...(c.hostKey ? { hostKey: c.hostKey } : {}),
+    // A new EC2 instance takes minutes to accept SSH; pulumi-command's default gives up after 10 dials.
+    dialErrorLimit: waitForHost ? -1 : 10,
+    perDialTimeout: waitForHost ? 30 : 15,
+  };
+}
+
+export function remoteStep(name: string, args: RemoteStepArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+  const secret = args.secretStdin !== undefined;
+  return new command.remote.Command(
+    name,
+    {
+      connection: connectionArgs(args.connection, args.waitForHost),
+      create: stepCommand(args.script),
+      ...(secret ? { stdin: pulumi.secret(args.secretStdin!) } : {}),
+      ...(args.triggers ? { triggers: args.triggers } : {}),
+      logging: secret ? "none" : "stdoutAndStderr",
+      addPreviousOutputInEnv: false,
+    },
+    secret ? { ...opts, additionalSecretOutputs: ["stdout", "stderr"] } : opts,
+  );
+}
