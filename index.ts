@@ -46,7 +46,8 @@ const app = new AppRelease("app", {
 const web = new WebServer("web", { ...common, after: [host.ready], app: app.running });
 
 const scheme = settings.tls ? "https" : "http";
-export const siteUrl = pulumi.interpolate`${scheme}://www.${settings.domain}/`;
+// The URL is known once nginx serves the site.
+export const siteUrl = web.site.id.apply(() => `${scheme}://www.${settings.domain}/`);
 export const publicIp = pulumi.output(address);
 export const sshCommand = pulumi.interpolate`ssh -p ${settings.sshPort} ${settings.hostUser}@${address}`;
 export const deployedRef = pulumi.interpolate`${settings.repoRef} (${code.commit})`;
