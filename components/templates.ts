@@ -8,11 +8,21 @@ import { Eta } from "eta";
 
 export const FILES_DIR = path.join(__dirname, "..", "files");
 
-const eta = new Eta({ views: FILES_DIR, autoEscape: false, autoTrim: false, cache: true, defaultExtension: ".eta" });
+const etaFor = (dir: string) => new Eta({ views: dir, autoEscape: false, autoTrim: false, cache: true, defaultExtension: ".eta" });
+let eta = etaFor(FILES_DIR);
+
+/**
+ * Render from another copy of the templates (`npm run render -- --files-dir`, tests); no argument
+ * goes back to files/. The Pulumi program never calls this: a deployment always renders files/.
+ */
+export function useFilesDir(dir: string = FILES_DIR): void {
+  eta = etaFor(path.resolve(dir));
+}
 
 /** Quote a value as one bash word: single quotes, with each ' written as '\''. */
 export function sh(value: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  // A leading "=" stays quoted: `export A==x` is valid bash, but shellcheck reports it as an error (SC1097).
+  if (/^[A-Za-z0-9_@%+:,./-][A-Za-z0-9_@%+=:,./-]*$/.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 

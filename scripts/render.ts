@@ -1,0 +1,198 @@
+/**
+ * Render everything a stack writes on its host, without cloud access or secrets, so reviewers can
+ * `diff -ru` two renders:
+ *
+ *   npm run render -- [--stack dev | --config-file <Pulumi.x.yaml>] [--out <dir>] [--files-dir <dir>]
+ *
+ * Reads the stack file with js-yaml and passes its `django-deploy:*` values to parseSettings the way
+ * Pulumi passes config (strings; lists, objects, numbers and booleans JSON-encoded). Secret keys are
+ * never read: `secure:` values are ciphertext and skipped, and the secret settings get clearly fake
+ * placeholders. Writes (default out: rendered/<stack>):
+ *
+ *   host/<name>              every host file (renderHostFiles), as on disk
+ *   host/.server.envrc       the server settings file, appEnv values replaced by placeholders
+ *   steps/<resource>.sh      every step script (renderStepScript), named like the Pulumi resource
+ *                            that runs it (e.g. web-nginx-site.sh); its command is stepCommand(script)
+ *   settings.json            the validated settings, defaults filled in (placeholders for secrets)
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import { ConfigError, NAMESPACE, Settings, parseSettings } from "../components/config";
+import { SECRET_KEYS } from "../components/config-schema";
+import { StepName, renderHostFiles, renderServerEnv, renderStepScript, stepNames } from "../components/host-files";
+import { useFilesDir } from "../components/templates";
+
+const REPO_ROOT = path.join(__dirname, "..");
+/** Marks a directory this script wrote, so a re-render may replace it (and nothing else). */
+const MARKER = ".django-deploy-render";
+
+/** A stack file's config as Pulumi passes it to the program: full keys → strings. */
+export interface StackFile {
+  values: Record<string, string>;
+  /** Full keys whose values are encrypted (`secure:`) and were skipped. */
+  secure: string[];
+}
+
+const hasSecure = (v: unknown): boolean =>
+  typeof v === "object" && v !== null && (("secure" in v && Object.keys(v).length === 1) || Object.values(v).some(hasSecure));
+
+/** Read a Pulumi.<stack>.yaml: strings stay as they are, other values become JSON, secure values are skipped. */
+export function readStackFile(file: string): StackFile {
+  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+  const values: Record<string, string> = {};
+  const secure: string[] = [];
+  for (const [key, value] of Object.entries(doc.config ?? {})) {
+    if (hasSecure(value)) secure.push(key);
+    else if (value !== null && value !== undefined) values[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return { values, secure };
+}
+
+const placeholderKey = (name: string) =>
+  `-----BEGIN OPENSSH PRIVATE KEY-----\nPLACEHOLDER-${name}-not-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n`;
+
+/** Stand-ins for the secret settings: valid for the schema, obviously not real. */
+export const PLACEHOLDERS = {
+  sshPrivateKey: placeholderKey("sshPrivateKey"),
+  repoDeployKey: placeholderKey("repoDeployKey"),
+  appEnv: { SECRET_KEY: "PLACEHOLDER-appEnv-is-secret", DATABASE_URL: "PLACEHOLDER-appEnv-is-secret" },
+};
+
+/**
+ * Settings for rendering: the stack file's `django-deploy:*` values, with placeholders for every
+ * secret. sshPrivateKey and appEnv (required) always get one; repoDeployKey only when the stack
+ * file sets it. A secret key with a plain value is refused, as the program refuses it.
+ */
+export function renderSettings(file: StackFile): Settings {
+  const prefix = `${NAMESPACE}:`;
+  const raw: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(file.values)) {
+    if (!k.startsWith(prefix)) continue;
+    const name = k.slice(prefix.length);
+    if ((SECRET_KEYS as readonly string[]).includes(name)) {
+      problems.push(`${k}: must be set as a secret: pulumi config set --secret ${name} … (its plain value was not read)`);
+    } else {
+      raw[name] = v;
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const declared = new Set(file.secure.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
+  raw.sshPrivateKey = PLACEHOLDERS.sshPrivateKey;
+  raw.appEnv = JSON.stringify(PLACEHOLDERS.appEnv);
+  if (declared.has("repoDeployKey")) raw.repoDeployKey = PLACEHOLDERS.repoDeployKey;
+  return parseSettings(raw, new Set(SECRET_KEYS));
+}
+
+/** The component (Pulumi resource name prefix) each step belongs to in index.ts. */
+const GROUP: Record<StepName, string> = {
+  wait: "host",
+  packages: "host",
+  layout: "host",
+  deployKey: "code",
+  checkout: "code",
+  venv: "env",
+  serverEnv: "env",
+  runinenv: "env",
+  release: "app",
+  supervisor: "app",
+  acmeBootstrap: "web",
+  certificate: "web",
+  nginxSite: "web",
+};
+
+/** The Pulumi resource name of a step's command, e.g. nginxSite → web-nginx-site. */
+export function stepResourceName(step: StepName): string {
+  return `${GROUP[step]}-${step.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** Every rendered file, by its path inside the output directory. */
+export function renderTree(s: Settings): Record<string, string> {
+  const files = renderHostFiles(s);
+  const tree: Record<string, string> = {};
+  for (const [name, content] of Object.entries(files)) tree[`host/${name}`] = content;
+  tree["host/.server.envrc"] = renderServerEnv(s);
+  for (const step of stepNames(s)) tree[`steps/${stepResourceName(step)}.sh`] = renderStepScript(s, step, files);
+  tree["settings.json"] = `${JSON.stringify(s, null, 2)}\n`;
+  return tree;
+}
+
+/** Replace `out` with the tree. Refuses a non-empty directory that an earlier render did not write. */
+export function writeTree(out: string, tree: Record<string, string>): void {
+  if (fs.existsSync(out)) {
+    const entries = fs.readdirSync(out);
+    if (entries.length > 0 && !entries.includes(MARKER)) {
+      throw new Error(`${out} is not empty and was not written by npm run render; choose another --out`);
+    }
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, MARKER), "Written by `npm run render`; replaced by the next render.\n");
+  for (const [rel, content] of Object.entries(tree)) {
+    const file = path.join(out, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, content);
+  }
+}
+
+export interface RenderOptions {
+  stack?: string;
+  configFile?: string;
+  out?: string;
+  filesDir?: string;
+}
+
+export function parseArgs(argv: string[]): RenderOptions {
+  const opts: RenderOptions = {};
+  const flags: Record<string, keyof RenderOptions> = { "--stack": "stack", "--config-file": "configFile", "--out": "out", "--files-dir": "filesDir" };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split(/=(.*)/s, 2);
+    const name = flags[flag];
+    if (!name) throw new UsageError(`unknown argument ${argv[i]}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined || value === "") throw new UsageError(`${flag} needs a value`);
+    opts[name] = value;
+  }
+  if (opts.stack !== undefined && opts.configFile !== undefined) throw new UsageError("give --stack or --config-file, not both");
+  if (opts.stack !== undefined && !/^[A-Za-z0-9._-]+$/.test(opts.stack)) throw new UsageError(`--stack ${opts.stack}: not a stack name`);
+  return opts;
+}
+
+export class UsageError extends Error {}
+
+/** Render one stack; returns the output directory and the files written. */
+export function render(opts: RenderOptions): { out: string; files: string[] } {
+  const stack = opts.stack ?? (opts.configFile ? path.basename(opts.configFile).replace(/^Pulumi\./, "").replace(/\.ya?ml$/, "") : "dev");
+  const configFile = opts.configFile ?? path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+  const out = path.resolve(opts.out ?? path.join(REPO_ROOT, "rendered", stack));
+  if (opts.filesDir) useFilesDir(opts.filesDir);
+  try {
+    const tree = renderTree(renderSettings(readStackFile(configFile)));
+    writeTree(out, tree);
+    return { out, files: Object.keys(tree).sort() };
+  } finally {
+    if (opts.filesDir) useFilesDir();
+  }
+}
+
+const USAGE = "usage: npm run render -- [--stack <name> | --config-file <Pulumi.x.yaml>] [--out <dir>] [--files-dir <dir>]";
+
+export function main(argv: string[]): number {
+  try {
+    const { out, files } = render(parseArgs(argv));
+    process.stdout.write(`rendered ${files.length} files to ${out}\n`);
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`${e instanceof ConfigError ? e.message : String((e as Error).message ?? e)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  process.exitCode = main(process.argv.slice(2));
+}

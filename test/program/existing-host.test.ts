@@ -1,0 +1,178 @@
+/**
+ * The real index.ts configured for an existing server (`host` set): no AWS resource at all, every
+ * step connects to the configured host, user and port (with the pinned host key), and the steps
+ * exist under their documented names in dependency order — checked twice: by the order in which
+ * the mock monitor received the registrations (the SDK registers a resource only after everything
+ * it depends on is registered) and by the dependency URNs each RegisterResource request carries.
+ * Also: each step's command string is exactly stepCommand(rendered step script) — the file
+ * `npm run render` writes under the same resource name.
+ */
+import * as yaml from "js-yaml";
+import { parseSettings } from "../../components/config";
+import { stepCommand } from "../../components/host-files";
+import { renderTree } from "../../scripts/render";
+import { ConfigInput, EXISTING_HOST, ProgramRun, existingHostConfig, isWrappedSecret, runProgram } from "./harness";
+
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTestsOnlyxxxxxxxxxxxxxxxxxxxx";
+
+/** The documented steps, in the documented order (README "How it works"). */
+const DOCUMENTED = [
+  "host-wait",
+  "host-packages",
+  "host-layout",
+  "code-deploy-key",
+  "code-checkout",
+  "env-venv",
+  "env-server-env",
+  "env-runinenv",
+  "app-release",
+  "app-supervisor",
+  "web-acme-bootstrap",
+  "web-certificate",
+  "web-nginx-site",
+];
+
+/**
+ * Which steps each step waits for: its dependsOn (direct, or a component's children) plus the steps
+ * whose outputs feed its inputs (release and supervisor take the checkout's commit as a trigger).
+ */
+const AFTER: Record<string, string[]> = {
+  "host-wait": [],
+  "host-packages": ["host-wait"],
+  "host-layout": ["host-packages"],
+  "code-deploy-key": ["host-layout"],
+  "code-checkout": ["host-layout", "code-deploy-key"],
+  "env-venv": ["code-deploy-key", "code-checkout"],
+  "env-server-env": ["env-venv"],
+  "env-runinenv": ["env-server-env"],
+  "app-release": ["env-runinenv", "code-checkout"],
+  "app-supervisor": ["app-release", "code-checkout"],
+  "web-acme-bootstrap": ["host-layout"],
+  "web-certificate": ["web-acme-bootstrap"],
+  "web-nginx-site": ["host-layout", "app-supervisor", "web-certificate"],
+};
+
+let withKey: ProgramRun;
+let withoutKey: ProgramRun;
+let withKeyConfig: ConfigInput;
+
+beforeAll(async () => {
+  withKeyConfig = existingHostConfig({ sshHostKey: HOST_KEY });
+  withKey = await runProgram(withKeyConfig);
+  withoutKey = await runProgram(existingHostConfig({}, { deployKey: false }));
+});
+
+describe("existing host", () => {
+  test("the program ran without error", () => {
+    expect(withKey.error).toBeUndefined();
+    expect(withoutKey.error).toBeUndefined();
+  });
+
+  test("no AWS resource, provider or invoke at all", () => {
+    for (const run of [withKey, withoutKey]) {
+      expect(run.registrations.filter((r) => /^aws:|^pulumi:providers:aws$/.test(r.type))).toEqual([]);
+      expect(run.registrations.filter((r) => r.type === "django-deploy:host:AwsHost")).toEqual([]);
+      expect(run.calls).toEqual([]);
+    }
+  });
+
+  test("every command connects to the configured host, user and port, checking the configured host key", () => {
+    for (const c of withKey.commands()) {
+      expect(isWrappedSecret(c.wire.connection)).toBe(true);
+      expect(c.inputs.connection.value).toMatchObject({
+        host: EXISTING_HOST.host,
+        user: EXISTING_HOST.hostUser,
+        port: EXISTING_HOST.sshPort,
+        hostKey: HOST_KEY,
+      });
+      // Only the fields remote-step.ts sets (an unexpected field can make pulumi-command print it).
+      expect(Object.keys(c.inputs.connection.value).sort()).toEqual(["dialErrorLimit", "host", "hostKey", "perDialTimeout", "port", "privateKey", "user"]);
+    }
+    for (const c of withoutKey.commands()) expect(c.inputs.connection.value).not.toHaveProperty("hostKey");
+  });
+
+  test("the steps exist under their documented names (code-deploy-key only with repoDeployKey)", () => {
+    expect(withKey.commands().map((c) => c.name).sort()).toEqual([...DOCUMENTED].sort());
+    expect(withoutKey.commands().map((c) => c.name).sort()).toEqual(DOCUMENTED.filter((n) => n !== "code-deploy-key").sort());
+    // Each step is a child of its component.
+    const parentName = (run: ProgramRun, urn: string) => run.registrations.find((r) => r.urn === urn)?.name;
+    for (const c of withKey.commands()) expect(parentName(withKey, c.options.parent)).toBe(c.name.split("-")[0]);
+  });
+
+  test("dependencies: each step's request names exactly the steps it must wait for", () => {
+    const urnOf = (run: ProgramRun) => (name: string) => run.byName(name).urn;
+    const commandDeps = (run: ProgramRun, name: string) => {
+      const commandUrns = new Set(run.commands().map((c) => c.urn));
+      return run.byName(name).options.dependencies.filter((u) => commandUrns.has(u)).sort();
+    };
+    for (const [name, after] of Object.entries(AFTER)) {
+      expect([name, commandDeps(withKey, name)]).toEqual([name, after.map(urnOf(withKey)).sort()]);
+    }
+    const withoutKeyAfter = (name: string) => AFTER[name].filter((n) => n !== "code-deploy-key");
+    for (const c of withoutKey.commands()) {
+      expect([c.name, commandDeps(withoutKey, c.name)]).toEqual([c.name, withoutKeyAfter(c.name).map(urnOf(withoutKey)).sort()]);
+    }
+  });
+
+  test("order: every step is registered after everything it waits for (checkout after layout, …)", () => {
+    for (const run of [withKey, withoutKey]) {
+      const seq = (name: string) => run.byName(name).seq;
+      for (const c of run.commands()) {
+        for (const before of AFTER[c.name]) {
+          if (before === "code-deploy-key" && run === withoutKey) continue;
+          expect({ step: c.name, waitsFor: before, registeredAfter: c.seq > seq(before) }).toEqual({ step: c.name, waitsFor: before, registeredAfter: true });
+        }
+      }
+      expect(seq("code-checkout")).toBeGreaterThan(seq("host-layout"));
+      expect(seq("web-nginx-site")).toBe(Math.max(...run.commands().map((c) => c.seq)));
+    }
+    // The documented order is one valid order of these dependencies.
+    for (const [name, after] of Object.entries(AFTER)) {
+      for (const before of after) expect(DOCUMENTED.indexOf(before)).toBeLessThan(DOCUMENTED.indexOf(name));
+    }
+  });
+
+  test("only host-wait keeps dialing (a booting host); the others give up after pulumi-command's default", () => {
+    for (const c of withKey.commands()) {
+      const expected = c.name === "host-wait" ? { dialErrorLimit: -1, perDialTimeout: 30 } : { dialErrorLimit: 10, perDialTimeout: 15 };
+      expect([c.name, c.inputs.connection.value]).toEqual([c.name, expect.objectContaining(expected)]);
+    }
+  });
+
+  test("each command string is stepCommand(the step script npm run render writes under the same name)", () => {
+    const raw = Object.fromEntries(
+      Object.entries(withKeyConfig.values).filter(([k]) => k.startsWith("django-deploy:")).map(([k, v]) => [k.slice("django-deploy:".length), v]),
+    );
+    const settings = parseSettings(raw, new Set(withKeyConfig.secretKeys.map((k) => k.slice("django-deploy:".length))));
+    const tree = renderTree(settings);
+    const scripts = Object.keys(tree).filter((f) => f.startsWith("steps/"));
+    expect(scripts.map((f) => f.replace(/^steps\/|\.sh$/g, "")).sort()).toEqual(withKey.commands().map((c) => c.name).sort());
+    for (const c of withKey.commands()) expect([c.name, c.inputs.create]).toEqual([c.name, stepCommand(tree[`steps/${c.name}.sh`])]);
+  });
+
+  test("command strings stay readable in `pulumi preview --diff`: plain, multi-line, valid UTF-8, not JSON or YAML", () => {
+    // The CLI prints a line diff for a changed string property only when both values are plain
+    // (not secret) strings of valid UTF-8 that contain a newline and do not decode as a JSON or
+    // YAML object/array (pkg/backend/display/object_diff.go: printPropertyValueDiff → printTextDiff).
+    // js-yaml stands in for the CLI's yaml.v3 decoder here.
+    for (const c of withKey.commands()) {
+      const create = c.wire.create;
+      expect(typeof create).toBe("string");
+      expect(create).toContain("\n");
+      expect(Buffer.from(create, "utf8").toString("utf8")).toBe(create);
+      expect(() => JSON.parse(create)).toThrow();
+      let decoded: unknown;
+      try {
+        decoded = yaml.load(create);
+      } catch {
+        decoded = undefined;
+      }
+      expect([c.name, typeof decoded === "object" && decoded !== null]).toEqual([c.name, false]);
+    }
+  });
+
+  test("outputs name the configured host", () => {
+    expect(withKey.exports.publicIp).toEqual({ value: EXISTING_HOST.host, secret: false });
+    expect(withKey.exports.sshCommand).toEqual({ value: `ssh -p 2222 deployer@${EXISTING_HOST.host}`, secret: false });
+  });
+});

@@ -1,0 +1,337 @@
+/**
+ * Runs the real index.ts under Pulumi's mocks and records everything the engine would see.
+ *
+ * - Every RegisterResource request: type, name, inputs (as the mock monitor deserializes them:
+ *   secrets stay wrapped as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value}),
+ *   and the resource options that travel in the request (protect, ignoreChanges, dependencies,
+ *   additionalSecretOutputs, replaceOnChanges, parent). `Mocks.newResource` only receives
+ *   type/name/inputs, so the options are read from the request by wrapping the mock monitor's
+ *   `registerResource` — the same request the real engine would get.
+ * - Every invoke (`call`), every component's registered outputs, and the program's exports.
+ *
+ * Each run loads @pulumi/pulumi, the components and index.ts in a fresh module registry
+ * (jest.isolateModules), so the program's top-level code runs again with the new config.
+ * Completion: the SDK counts every pending RPC (rpcKeepAlive) and `runtime.waitForRPCs()` — exported
+ * at runtime, marked @internal in the typings, the very function `disconnect()` uses before the
+ * CLI exits — resolves once that count drains, re-checking after each drain; the exports are then
+ * resolved too, and the queue is drained once more.
+ */
+import { createHash } from "crypto";
+import * as path from "path";
+import type * as PulumiModule from "@pulumi/pulumi";
+import { readStackFile } from "../../scripts/render";
+
+export const PROJECT = "django-deploy";
+export const REPO_ROOT = path.join(__dirname, "..", "..");
+
+/** The signature key and value the SDK uses to mark a secret inside serialized properties. */
+export const SIG_KEY = "4dabf18193072939515e22adb298388d";
+export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+export const FAKE_IP = "198.51.100.10"; // TEST-NET-2: the fake Elastic IP
+export const FAKE_AMI = "ami-0fakedebian12000";
+
+/** Recognizable fake secrets: each contains a marker that must never appear unwrapped. */
+export const MARKERS = {
+  sshPrivateKey: "FAKESSHPRIVATEKEYMARKER0001",
+  repoDeployKey: "FAKEDEPLOYKEYMARKER0002",
+  appSecret: "fake-django-secret-MARKER0003",
+  dbPassword: "fake-db-password-MARKER0004",
+} as const;
+
+const pem = (body: string) => `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\n`;
+
+export const FAKE_SECRETS = {
+  sshPrivateKey: pem(`b3BlbnNzaC1rZXktdjEAAAAA ${MARKERS.sshPrivateKey} AAAA`),
+  repoDeployKey: pem(`b3BlbnNzaC1rZXktdjEAAAAA ${MARKERS.repoDeployKey} AAAA`),
+  appEnv: {
+    // A quote and a space: the value must survive shell quoting in .server.envrc.
+    SECRET_KEY: `it's a ${MARKERS.appSecret}`,
+    DATABASE_URL: `postgres://app:${MARKERS.dbPassword}@db.internal:5432/app`,
+  } as Record<string, string>,
+};
+
+export interface ConfigInput {
+  /** Full keys ("django-deploy:domain", "aws:region") → values exactly as Pulumi passes them (strings). */
+  values: Record<string, string>;
+  /** Full keys that are secret (PULUMI_CONFIG_SECRET_KEYS). */
+  secretKeys: string[];
+}
+
+const key = (k: string) => `${PROJECT}:${k}`;
+
+/** A stack file as Pulumi would pass it, plus fake secrets; `overrides` are unprefixed keys, JSON-encoded when not strings. */
+export function stackConfig(
+  stack: string,
+  overrides: Record<string, unknown> = {},
+  opts: { deployKey?: boolean } = {},
+): ConfigInput {
+  const file = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
+  const values: Record<string, string> = { ...file.values };
+  const secretKeys = [key("sshPrivateKey"), key("appEnv")];
+  values[key("sshPrivateKey")] = FAKE_SECRETS.sshPrivateKey;
+  values[key("appEnv")] = JSON.stringify(FAKE_SECRETS.appEnv);
+  if (opts.deployKey ?? true) {
+    values[key("repoDeployKey")] = FAKE_SECRETS.repoDeployKey;
+    secretKeys.push(key("repoDeployKey"));
+  }
+  return applyOverrides({ values, secretKeys }, overrides);
+}
+
+/** The existing-server configuration: no AWS settings at all. */
+export const EXISTING_HOST = { host: "203.0.113.50", hostUser: "deployer", sshPort: 2222 } as const;
+
+export function existingHostConfig(overrides: Record<string, unknown> = {}, opts: { deployKey?: boolean } = {}): ConfigInput {
+  const base = stackConfig("dev", {}, opts);
+  const values = Object.fromEntries(
+    Object.entries(base.values).filter(([k]) => !k.startsWith("aws:") && k !== key("sshAllowedCidrs") && k !== key("sshPublicKey") && k !== key("instanceType")),
+  );
+  return applyOverrides({ values, secretKeys: base.secretKeys }, { ...EXISTING_HOST, ...overrides });
+}
+
+export function applyOverrides(cfg: ConfigInput, overrides: Record<string, unknown>): ConfigInput {
+  const values = { ...cfg.values };
+  for (const [k, v] of Object.entries(overrides)) {
+    if (v === undefined) delete values[key(k)];
+    else values[key(k)] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  return { values, secretKeys: [...cfg.secretKeys] };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface RequestOptions {
+  parent: string;
+  protect: boolean;
+  ignoreChanges: string[];
+  replaceOnChanges: string[];
+  additionalSecretOutputs: string[];
+  /** URNs of the resources this one waits for (dependsOn, expanded by the SDK, plus input dependencies). */
+  dependencies: string[];
+  deleteBeforeReplace: boolean;
+  retainOnDelete: boolean;
+}
+
+export interface Registration {
+  /** Position in the order in which the mock monitor received registrations (0-based). */
+  seq: number;
+  type: string;
+  name: string;
+  custom: boolean;
+  urn: string;
+  /** Inputs as Mocks.newResource receives them (deserialized: a secret nested in an array or object is hoisted to wrap the whole value). */
+  inputs: Record<string, any>;
+  /** Inputs exactly as serialized in the RegisterResource request (what the engine receives): secrets wrapped where they are. */
+  wire: Record<string, any>;
+  options: RequestOptions;
+  /** The state the mock returned (outputs). */
+  state: Record<string, any>;
+}
+
+export interface ResolvedExport {
+  value: unknown;
+  secret: boolean;
+}
+
+export interface ProgramRun {
+  registrations: Registration[];
+  calls: { token: string; inputs: Record<string, any> }[];
+  /** Outputs each component registered (registerOutputs), deserialized with secrets wrapped. */
+  componentOutputs: Record<string, Record<string, any>>;
+  exports: Record<string, ResolvedExport>;
+  /** What requiring index.ts threw, if anything. */
+  error?: Error;
+  byName(name: string): Registration;
+  commands(): Registration[];
+}
+
+export interface RunOptions {
+  /** Stack name given to setMocks (pulumi.getStack(), the Stack tag). Default "dev". */
+  stack?: string;
+  /** setMocks' dry-run flag (pulumi.runtime.isDryRun()); the fake outputs stay known either way. */
+  preview?: boolean;
+  /** sha256 of requirements.txt reported by the fake checkout. */
+  requirements?: string;
+}
+
+/** The fake commit of a checkout: derived from its script, so a new repoRef yields a new commit. */
+export const fakeCommit = (create: string) => createHash("sha1").update(create).digest("hex");
+export const DEFAULT_REQUIREMENTS = createHash("sha256").update("Django==5.2\ngunicorn==23.0.0\n").digest("hex");
+
+function requestOptions(req: any): RequestOptions {
+  return {
+    parent: req.getParent(),
+    protect: req.getProtect() === true,
+    ignoreChanges: req.getIgnorechangesList(),
+    replaceOnChanges: req.getReplaceonchangesList(),
+    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+    dependencies: req.getDependenciesList(),
+    deleteBeforeReplace: req.getDeletebeforereplace() === true,
+    retainOnDelete: req.getRetainondelete() === true,
+  };
+}
+
+function fakeState(type: string, name: string, inputs: Record<string, any>, opts: RunOptions): { id: string; state: Record<string, any> } {
+  switch (type) {
+    case "aws:ec2/securityGroup:SecurityGroup":
+      return { id: "sg-0fake", state: { ...inputs, arn: "arn:aws:ec2:eu-west-1:000000000000:security-group/sg-0fake" } };
+    case "aws:ec2/keyPair:KeyPair":
+      return { id: `${name}-id`, state: { ...inputs, keyName: `${name}-fake` } };
+    case "aws:ec2/instance:Instance":
+      return { id: "i-0fake", state: { ...inputs, publicIp: "192.0.2.99", privateIp: "10.0.0.10" } };
+    case "aws:ec2/eip:Eip":
+      return { id: "eipalloc-0fake", state: { ...inputs, publicIp: FAKE_IP } };
+    case "command:remote:Command": {
+      const stdout = name.endsWith("-checkout")
+        ? `${JSON.stringify({ commit: fakeCommit(String(inputs.create)), requirements: opts.requirements ?? DEFAULT_REQUIREMENTS })}\n`
+        : `${name} done\n`;
+      return { id: `${name}-id`, state: { ...inputs, stdout, stderr: "" } };
+    }
+    default:
+      return { id: `${name}-id`, state: inputs };
+  }
+}
+
+/** Run index.ts once with this config; never throws (a program error is returned in `error`). */
+export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promise<ProgramRun> {
+  const registrations: Registration[] = [];
+  const calls: ProgramRun["calls"] = [];
+  const componentOutputs: ProgramRun["componentOutputs"] = {};
+  const requests = new Map<string, { wire: Record<string, any>; options: RequestOptions }>();
+  let pulumi!: typeof PulumiModule;
+  let program: Record<string, unknown> = {};
+  let error: Error | undefined;
+
+  const mocks: PulumiModule.runtime.Mocks = {
+    newResource(args) {
+      const request = requests.get(`${args.type}::${args.name}`);
+      if (!request) throw new Error(`no request recorded for ${args.type} ${args.name}`);
+      const { id, state } = fakeState(args.type, args.name, args.inputs, opts);
+      registrations.push({
+        seq: registrations.length,
+        type: args.type,
+        name: args.name,
+        custom: args.custom ?? false,
+        urn: "",
+        inputs: args.inputs,
+        wire: request.wire,
+        options: request.options,
+        state,
+      });
+      return { id: args.custom ? id : undefined, state };
+    },
+    call(args) {
+      calls.push({ token: args.token, inputs: args.inputs });
+      if (args.token === "aws:ec2/getAmi:getAmi") {
+        return { ...args.inputs, id: FAKE_AMI, imageId: FAKE_AMI, name: "debian-12-amd64-20250101-0000", architecture: "x86_64" };
+      }
+      throw new Error(`unexpected invoke ${args.token}`);
+    },
+  };
+
+  jest.isolateModules(() => {
+    pulumi = require("@pulumi/pulumi");
+    void pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "dev", opts.preview ?? false);
+    const monitor = pulumi.runtime.getMonitor() as any;
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
+      requests.set(`${req.getType()}::${req.getName()}`, { wire: req.getObject()?.toJavaScript() ?? {}, options: requestOptions(req) });
+      return register(req, (err: any, resp: any) => {
+        const reg = registrations.find((r) => r.type === req.getType() && r.name === req.getName());
+        if (reg && resp) reg.urn = resp.getUrn();
+        callback(err, resp);
+      });
+    };
+    const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+    monitor.registerResourceOutputs = (req: any, callback: (err: any, resp: any) => void) => {
+      const outputs = req.getOutputs();
+      componentOutputs[req.getUrn()] = outputs ? pulumi.runtime.deserializeProperties(outputs) : {};
+      return registerOutputs(req, callback);
+    };
+    pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
+    try {
+      program = require("../../index");
+    } catch (e) {
+      error = e as Error;
+    }
+  });
+
+  const waitForRPCs = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
+  if (typeof waitForRPCs !== "function") throw new Error("@pulumi/pulumi no longer exports runtime.waitForRPCs: update the harness");
+  await waitForRPCs();
+
+  const resolved: Record<string, ResolvedExport> = {};
+  for (const [name, value] of Object.entries(program)) {
+    if (pulumi.Output.isInstance(value)) {
+      const out = value as PulumiModule.Output<unknown>;
+      resolved[name] = {
+        value: await new Promise((resolve) => out.apply((v) => { resolve(v); return v; })),
+        secret: await pulumi.isSecret(out),
+      };
+    } else {
+      resolved[name] = { value, secret: false };
+    }
+  }
+  await waitForRPCs();
+
+  // Every request the monitor received has been answered, or the wait above was not enough.
+  const unanswered = [...requests.keys()].filter((k) => !registrations.some((r) => `${r.type}::${r.name}` === k && r.urn !== ""));
+  if (unanswered.length > 0) throw new Error(`registrations still pending after waitForRPCs: ${unanswered.join(", ")}`);
+
+  const byName = (name: string) => {
+    const found = registrations.filter((r) => r.name === name);
+    if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${registrations.map((r) => r.name).join(", ")}`);
+    return found[0];
+  };
+  return {
+    registrations,
+    calls,
+    componentOutputs,
+    exports: resolved,
+    error,
+    byName,
+    commands: () => registrations.filter((r) => r.type === "command:remote:Command"),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for assertions on serialized values.
+
+export function isWrappedSecret(v: unknown): v is { value: unknown } {
+  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+/** Every string leaf of a value that is NOT inside a secret wrapper, with its path. */
+export function plainStrings(v: unknown, at = ""): { path: string; value: string }[] {
+  if (typeof v === "string") return [{ path: at, value: v }];
+  if (isWrappedSecret(v)) return [];
+  if (Array.isArray(v)) return v.flatMap((e, i) => plainStrings(e, `${at}[${i}]`));
+  if (typeof v === "object" && v !== null) return Object.entries(v).flatMap(([k, e]) => plainStrings(e, at ? `${at}.${k}` : k));
+  return [];
+}
+
+/** The value with every secret wrapper removed (for comparing two runs). */
+export function unwrap(v: unknown): unknown {
+  if (isWrappedSecret(v)) return unwrap(v.value);
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, e]) => [k, unwrap(e)]));
+  return v;
+}
+
+/** Paths whose values differ between two values (objects and arrays are walked; secrets compared by content). */
+export function changedPaths(a: unknown, b: unknown, at = ""): string[] {
+  if (isWrappedSecret(a) && isWrappedSecret(b)) return changedPaths(a.value, b.value, at);
+  const isObj = (x: unknown) => typeof x === "object" && x !== null;
+  if (isObj(a) && isObj(b) && Array.isArray(a) === Array.isArray(b) && !isWrappedSecret(a) && !isWrappedSecret(b)) {
+    const keys = [...new Set([...Object.keys(a as object), ...Object.keys(b as object)])].sort();
+    return keys.flatMap((k) => {
+      const sub = Array.isArray(a) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
+      return changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], sub);
+    });
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+}
+
+/** The marker strings of every fake secret, for leak checks. */
+export const SECRET_MARKERS = Object.values(MARKERS);
+export const containsSecret = (s: string) => SECRET_MARKERS.some((m) => s.includes(m));

@@ -1,0 +1,231 @@
+/**
+ * `npm run render` (scripts/render.ts): renders a stack's host files and step scripts without cloud
+ * access or secrets. A one-line change to one template in a copy of files/ shows up in `diff -ru`
+ * of two renders as exactly that line in the rendered host file, plus the same line in each step
+ * script that embeds that file — and nowhere else.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { FILES_DIR } from "../../components/templates";
+import { PLACEHOLDERS, main, render } from "../../scripts/render";
+import { REPO_ROOT } from "./harness";
+
+let tmp: string;
+let before: string;
+
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "django-deploy-render-"));
+  before = path.join(tmp, "before");
+  render({ stack: "dev", out: before });
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+interface FileDiff {
+  removed: string[];
+  added: string[];
+}
+
+/** `diff -ru a b`, parsed: relative path → removed and added lines. */
+function diffRu(a: string, b: string): { text: string; files: Record<string, FileDiff> } {
+  const res = spawnSync("diff", ["-ru", a, b], { encoding: "utf8" });
+  if (res.status !== 0 && res.status !== 1) throw new Error(`diff failed: ${res.stderr}`);
+  const files: Record<string, FileDiff> = {};
+  let current: FileDiff | undefined;
+  for (const line of res.stdout.split("\n")) {
+    if (line.startsWith("diff -ru ")) {
+      const rel = path.relative(a, line.split(" ")[2]);
+      current = files[rel] = { removed: [], added: [] };
+    } else if (line.startsWith("Only in ")) {
+      files[line] = { removed: [], added: [] };
+    } else if (current && line.startsWith("-") && !line.startsWith("--- ")) {
+      current.removed.push(line.slice(1));
+    } else if (current && line.startsWith("+") && !line.startsWith("+++ ")) {
+      current.added.push(line.slice(1));
+    }
+  }
+  return { text: res.stdout, files };
+}
+
+/** A copy of files/ with one line of one template replaced (the line must occur exactly once). */
+function filesWithChange(name: string, template: string, from: string, to: string): string {
+  const dir = path.join(tmp, `files-${name}`);
+  fs.cpSync(FILES_DIR, dir, { recursive: true });
+  const file = path.join(dir, template);
+  const lines = fs.readFileSync(file, "utf8").split("\n");
+  expect(lines.filter((l) => l === from)).toHaveLength(1);
+  fs.writeFileSync(file, lines.map((l) => (l === from ? to : l)).join("\n"));
+  return dir;
+}
+
+const ALL_STEPS_BUT_WAIT = [
+  "host-packages",
+  "host-layout",
+  "code-checkout",
+  "env-venv",
+  "env-server-env",
+  "env-runinenv",
+  "app-release",
+  "app-supervisor",
+  "web-acme-bootstrap",
+  "web-certificate",
+  "web-nginx-site",
+];
+
+const CASES: { change: string; template: string; from: string; to: string; files: string[]; times?: number }[] = [
+  {
+    change: "a host file line: nginx site (embedded in web-nginx-site)",
+    template: "nginx/site.conf.eta",
+    from: "        proxy_read_timeout 60s;",
+    to: "        proxy_read_timeout 90s;",
+    files: ["host/site.conf", "steps/web-nginx-site.sh"],
+  },
+  {
+    change: "a host file line: certbot deploy hook (embedded in web-certificate)",
+    template: "certbot-deploy-hook.sh.eta",
+    from: "nginx -t -q",
+    to: "nginx -t",
+    files: ["host/certbot-deploy-hook.sh", "steps/web-certificate.sh"],
+  },
+  {
+    change: "a host file line: gunicorn.conf.py (embedded in app-supervisor)",
+    template: "gunicorn.conf.py.eta",
+    from: "max_requests = 1000",
+    to: "max_requests = 2000",
+    files: ["host/gunicorn.conf.py", "steps/app-supervisor.sh"],
+  },
+  {
+    change: "a step-only template line: venv",
+    template: "steps/venv.sh.eta",
+    from: 'echo "requirements installed"',
+    to: 'echo "requirements synced"',
+    files: ["steps/env-venv.sh"],
+  },
+  {
+    change: "the shared step helpers: every step script but host-wait (which has none)",
+    template: "steps/lib.sh.eta",
+    from: "umask 022",
+    to: "umask 027",
+    files: ALL_STEPS_BUT_WAIT.map((s) => `steps/${s}.sh`),
+  },
+  {
+    change: "an included template: the TLS parameters appear twice in site.conf (apex and www servers)",
+    template: "nginx/tls-params.conf.eta",
+    from: "    ssl_session_timeout 1d;",
+    to: "    ssl_session_timeout 4h;",
+    files: ["host/site.conf", "steps/web-nginx-site.sh"],
+    times: 2,
+  },
+];
+
+describe("npm run render: one template line → exactly that line in the rendered files", () => {
+  test.each(CASES)("$change", ({ change, template, from, to, files, times = 1 }) => {
+    const after = path.join(tmp, `after-${CASES.findIndex((c) => c.change === change)}`);
+    render({ stack: "dev", out: after, filesDir: filesWithChange(path.basename(after), template, from, to) });
+    const { text, files: changed } = diffRu(before, after);
+    expect(Object.keys(changed).sort()).toEqual([...files].sort());
+    // The same single line in every file (the host file, and the heredoc that embeds it in its step).
+    const expected = { removed: Array(times).fill(from), added: Array(times).fill(to) };
+    for (const f of files) expect([f, changed[f]]).toEqual([f, expected]);
+    // One hunk per changed occurrence, each a one-line change.
+    expect((text.match(/^@@ /gm) ?? []).length).toBe(files.length * times);
+  });
+
+  test("after useFilesDir, rendering is back on files/: a second render of the same stack is identical", () => {
+    const again = path.join(tmp, "again");
+    render({ stack: "dev", out: again });
+    expect(diffRu(before, again).text).toBe("");
+  });
+});
+
+describe("npm run render: output", () => {
+  test("writes every host file, the placeholder .server.envrc, every step script and the settings", () => {
+    const list = (dir: string): string[] =>
+      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(path.join(dir, e.name)).map((f) => `${e.name}/${f}`) : [e.name]));
+    expect(list(before).sort()).toEqual(
+      [
+        ".django-deploy-render",
+        "settings.json",
+        ...["20auto-upgrades", "acme-bootstrap.conf", "certbot-deploy-hook.sh", "gunicorn.conf.py", "runinenv.sh", "site.conf", "sshd.conf", "supervisor.conf", ".server.envrc"].map((f) => `host/${f}`),
+        ...["host-wait", ...ALL_STEPS_BUT_WAIT].map((s) => `steps/${s}.sh`),
+      ].sort(),
+    );
+    const envrc = fs.readFileSync(path.join(before, "host/.server.envrc"), "utf8");
+    expect(envrc).toContain("export ALLOWED_HOSTS=www.dev.example.com,dev.example.com\n");
+    expect(envrc).toContain(`export SECRET_KEY=${PLACEHOLDERS.appEnv.SECRET_KEY}\n`);
+    const settings = JSON.parse(fs.readFileSync(path.join(before, "settings.json"), "utf8"));
+    expect(settings).toMatchObject({ domain: "dev.example.com", ec2: true, clientMaxBodySize: "100M", sshPrivateKey: PLACEHOLDERS.sshPrivateKey });
+    expect(settings).not.toHaveProperty("repoDeployKey");
+  });
+
+  test("a secure repoDeployKey in the stack file gets a placeholder and its step; ciphertext is never used", () => {
+    const file = path.join(tmp, "Pulumi.qa.yaml");
+    const dev = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.dev.yaml"), "utf8");
+    fs.writeFileSync(file, `${dev}  django-deploy:repoDeployKey:\n    secure: v1:Q0lQSEVSVEVYVA==\n  django-deploy:appEnv:\n    secure: v1:T1RIRVJDSVBIRVI=\n`);
+    const out = path.join(tmp, "qa");
+    const { files } = render({ configFile: file, out });
+    expect(files).toContain("steps/code-deploy-key.sh");
+    const settings = fs.readFileSync(path.join(out, "settings.json"), "utf8");
+    expect(settings).toContain(JSON.stringify(PLACEHOLDERS.repoDeployKey));
+    for (const f of files) expect([f, fs.readFileSync(path.join(out, f), "utf8").includes("v1:")]).toEqual([f, false]);
+  });
+
+  test("a secret key with a plain value is refused, without echoing the value", () => {
+    const file = path.join(tmp, "Pulumi.plain.yaml");
+    fs.writeFileSync(file, 'config:\n  django-deploy:domain: example.com\n  django-deploy:appEnv:\n    SECRET_KEY: "plain-secret-value-XYZ"\n');
+    expect(() => render({ configFile: file, out: path.join(tmp, "plain") })).toThrow(/django-deploy:appEnv: must be set as a secret/);
+    try {
+      render({ configFile: file, out: path.join(tmp, "plain") });
+    } catch (e) {
+      expect((e as Error).message).not.toContain("plain-secret-value-XYZ");
+    }
+  });
+
+  test("refuses to replace a non-empty directory it did not write", () => {
+    const foreign = path.join(tmp, "foreign");
+    fs.mkdirSync(foreign);
+    fs.writeFileSync(path.join(foreign, "keep.txt"), "mine\n");
+    expect(() => render({ stack: "dev", out: foreign })).toThrow(/not empty and was not written by npm run render/);
+    expect(fs.readFileSync(path.join(foreign, "keep.txt"), "utf8")).toBe("mine\n");
+  });
+
+  test("the command line (a real process): --stack dev --out <dir>", () => {
+    const out = path.join(tmp, "cli");
+    const res = spawnSync(process.execPath, ["-r", "ts-node/register", path.join(REPO_ROOT, "scripts", "render.ts"), "--stack", "dev", "--out", out], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" },
+    });
+    expect([res.status, res.stderr]).toEqual([0, ""]);
+    expect(res.stdout).toBe(`rendered 22 files to ${out}\n`);
+    expect(diffRu(before, out).text).toBe("");
+  }, 30000);
+
+  test("main(): --config-file, usage errors (exit 2), invalid configuration (exit 1)", () => {
+    const stderr: string[] = [];
+    const spies = [
+      jest.spyOn(process.stdout, "write").mockImplementation(() => true),
+      jest.spyOn(process.stderr, "write").mockImplementation((s) => (stderr.push(String(s)), true)),
+    ];
+    try {
+      const out = path.join(tmp, "main");
+      expect(main([`--config-file=${path.join(REPO_ROOT, "Pulumi.dev.yaml")}`, `--out=${out}`])).toBe(0);
+      expect(diffRu(before, out).text).toBe("");
+      expect(main(["--stack", "../dev"])).toBe(2);
+      expect(main(["--stack", "dev", "--config-file", "x.yaml"])).toBe(2);
+      expect(main(["--bogus"])).toBe(2);
+      expect(main(["--out"])).toBe(2);
+      const bad = path.join(tmp, "Pulumi.bad.yaml");
+      fs.writeFileSync(bad, "config:\n  django-deploy:domain: exa mple.com\n");
+      expect(main(["--config-file", bad, "--out", path.join(tmp, "bad")])).toBe(1);
+      expect(stderr.join("")).toMatch(/django-deploy:domain: must be a lowercase DNS name/);
+      expect(fs.existsSync(path.join(tmp, "bad"))).toBe(false);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  });
+});

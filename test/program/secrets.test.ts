@@ -1,0 +1,91 @@
+/**
+ * Secrets, with recognizable fake values in sshPrivateKey, repoDeployKey and appEnv: no secret in
+ * plain anywhere the engine, the state file or a log could show it. Checked on the wire form of
+ * every RegisterResource request (secret markers exactly where the SDK puts them, before the mock
+ * monitor's deserialization hoists a nested secret to wrap its whole array or object), on every
+ * component's registered outputs, and on every stack output.
+ */
+import { MARKERS, ProgramRun, SECRET_MARKERS, SECRET_SIG, SIG_KEY, containsSecret, existingHostConfig, isWrappedSecret, plainStrings, runProgram, stackConfig } from "./harness";
+
+const RUNS: [string, () => Promise<ProgramRun>][] = [
+  ["dev stack (EC2)", () => runProgram(stackConfig("dev"))],
+  ["existing host", () => runProgram(existingHostConfig())],
+];
+
+/** The steps that read secrets on standard input. */
+const SECRET_STDIN = ["code-deploy-key", "env-server-env"];
+
+describe.each(RUNS)("%s", (_label, start) => {
+  let run: ProgramRun;
+  beforeAll(async () => {
+    run = await start();
+    expect(run.error).toBeUndefined();
+  });
+
+  test("the fake secrets really reach the program (stdin and connection)", () => {
+    expect(run.byName("code-deploy-key").wire.stdin.value).toContain(MARKERS.repoDeployKey);
+    const envrc = run.byName("env-server-env").wire.stdin.value as string;
+    expect(envrc).toContain(MARKERS.appSecret);
+    expect(envrc).toContain(MARKERS.dbPassword);
+    expect(envrc).toContain(`export SECRET_KEY='it'\\''s a ${MARKERS.appSecret}'`);
+    for (const c of run.commands()) expect(c.wire.connection.value.privateKey).toContain(MARKERS.sshPrivateKey);
+  });
+
+  test("no secret in plain in any input of any resource (wire form)", () => {
+    const leaks = run.registrations.flatMap((r) => plainStrings(r.wire).filter((s) => containsSecret(s.value)).map((s) => `${r.name}.${s.path}`));
+    expect(leaks).toEqual([]);
+  });
+
+  test("command strings, update/delete and environment: none carries a secret; no remote delete; no previous output in env", () => {
+    for (const c of run.commands()) {
+      expect(typeof c.wire.create).toBe("string");
+      expect([c.name, SECRET_MARKERS.filter((m) => c.wire.create.includes(m))]).toEqual([c.name, []]);
+      expect([c.name, "delete" in c.wire, "update" in c.wire, "environment" in c.wire]).toEqual([c.name, false, false, false]);
+      expect([c.name, c.wire.addPreviousOutputInEnv]).toEqual([c.name, false]);
+    }
+  });
+
+  test("steps that take secrets read them from a secret stdin, log nothing and keep their output secret", () => {
+    const withStdin = run.commands().filter((c) => "stdin" in c.wire).map((c) => c.name).sort();
+    expect(withStdin).toEqual(SECRET_STDIN);
+    for (const name of SECRET_STDIN) {
+      const c = run.byName(name);
+      // In mocks a secret input arrives wrapped with the SDK's signature key.
+      expect(c.inputs.stdin[SIG_KEY]).toBe(SECRET_SIG);
+      expect(c.wire.stdin[SIG_KEY]).toBe(SECRET_SIG);
+      expect(c.wire.logging).toBe("none");
+      expect(c.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr", "connection"]));
+    }
+    for (const c of run.commands().filter((c) => !SECRET_STDIN.includes(c.name))) expect([c.name, c.wire.logging]).toEqual([c.name, "stdoutAndStderr"]);
+  });
+
+  test("the SSH private key is secret: the whole connection is a secret input and a secret output", () => {
+    for (const c of run.commands()) {
+      expect(isWrappedSecret(c.wire.connection)).toBe(true);
+      expect(c.options.additionalSecretOutputs).toContain("connection");
+    }
+  });
+
+  test("the settings fingerprint is secret wherever it goes (release/supervisor trigger 2, PythonEnv's output)", () => {
+    for (const name of ["app-release", "app-supervisor"]) {
+      const triggers = run.byName(name).wire.triggers as unknown[];
+      expect(triggers).toHaveLength(3);
+      expect(triggers.map(isWrappedSecret)).toEqual([false, false, true]);
+    }
+    const env = run.registrations.find((r) => r.type === "django-deploy:app:PythonEnv")!;
+    expect(isWrappedSecret(run.componentOutputs[env.urn].settingsFingerprint)).toBe(true);
+  });
+
+  test("component outputs carry no secret in plain", () => {
+    const leaks = Object.entries(run.componentOutputs).flatMap(([urn, outs]) => plainStrings(outs).filter((s) => containsSecret(s.value)).map((s) => `${urn} ${s.path}`));
+    expect(leaks).toEqual([]);
+  });
+
+  test("stack outputs: every export resolved; a value holding a secret must be marked secret (none holds one today)", () => {
+    expect(Object.keys(run.exports).sort()).toEqual(["deployedCommit", "deployedRef", "publicIp", "siteUrl", "sshCommand"]);
+    const leaks = Object.entries(run.exports).filter(([, out]) => containsSecret(JSON.stringify(out.value)) && !out.secret);
+    expect(leaks).toEqual([]);
+    // No export derives from a secret, so none is marked secret (`pulumi stack output` shows them in clear).
+    expect(Object.values(run.exports).map((out) => out.secret)).toEqual([false, false, false, false, false]);
+  });
+});
