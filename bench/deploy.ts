@@ -1,0 +1,57 @@
+/**
+ * Benchmark (`npm run bench`): a fresh local Debian 12 host → site serving, then a no-op re-apply,
+ * then request rates through nginx with wrk. Prints the figures; docs/benchmarks.md records them.
+ * Load goes only to the local test host (its own network namespace), bounded in time.
+ */
+import { execFileSync } from "child_process";
+import { apply } from "../sandbox/runner";
+import { startLocalSite } from "../sandbox/local-site";
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+function wrk(url: string, durationS: number): { rps: number; latency: string } {
+  const out = execFileSync("wrk", ["-t2", "-c16", `-d${durationS}s`, "-H", "Host: www.example.com", url], { encoding: "utf8" });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const latency = /Latency\s+(\S+)/.exec(out)?.[1] ?? "?";
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+  if (!rps || non2xx) throw new Error(`wrk ${url}: no clean result\n${out}`);
+  return { rps, latency };
+}
+
+async function main() {
+  const duration = Number(process.env.BENCH_WRK_SECONDS ?? 10);
+  const t0 = Date.now();
+  const site = await startLocalSite({ index: 80, name: "bench" });
+  const bootMs = Date.now() - t0;
+  try {
+    const first = await apply(site.run());
+    if (first.error) throw new Error(first.error);
+    console.log(`machine: ${execFileSync("nproc", { encoding: "utf8" }).trim()} cores; host boot (restore + SSH up): ${seconds(bootMs)}`);
+    console.log(`\nFresh host → site serving: ${seconds(first.totalMs)} (runner wall time, program start included)`);
+    console.log("| step | seconds |\n| --- | --- |");
+    for (const s of first.executed) console.log(`| ${s.name} | ${(s.ms / 1000).toFixed(1)} |`);
+
+    const noop = await apply(site.run());
+    console.log(`\nNo-op re-apply: ${seconds(noop.totalMs)}, remote commands executed: ${noop.executed.length}`);
+
+    const base = `https://${site.host.ip}`;
+    const rows: Array<[string, string]> = [
+      ["Django view /notes (nginx → Gunicorn)", `${base}/notes`],
+      ["static file via nginx (/static/notes/site.css)", `${base}/static/notes/site.css`],
+      ["same file via Gunicorn (/gstatic/notes/site.css)", `${base}/gstatic/notes/site.css`],
+    ];
+    console.log(`\nwrk -t2 -c16 -d${duration}s over HTTPS from this machine to the host:`);
+    console.log("| target | requests/s | mean latency |\n| --- | --- | --- |");
+    for (const [label, url] of rows) {
+      const r = wrk(url, duration);
+      console.log(`| ${label} | ${r.rps.toFixed(0)} | ${r.latency} |`);
+    }
+  } finally {
+    await site.stop();
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
