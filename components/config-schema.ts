@@ -14,6 +14,8 @@ export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.or
 
 /** Names the program sets itself in `.server.envrc`; appEnv may not redefine them. */
 export const RESERVED_ENV = ["STATIC_ROOT", "MEDIA_ROOT"] as const;
+/** Names bash treats specially (read-only, computed, or checked on assignment): `.server.envrc` cannot set them. */
+export const SHELL_SPECIAL_ENV = /^(?:_|BASH[A-Z0-9_]*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND)$/;
 /** Directory names inside the site directory that belong to the program. */
 export const RESERVED_DIRS = ["public", "logs", "ENV", "var", "run", ".git"] as const;
 
@@ -110,13 +112,21 @@ export const configSchema = z
       z.record(
         z.string().regex(ENV_NAME, "keys must be environment variable names (letters, digits, _; not starting with a digit)"),
         z.string({ error: "values must be strings" }).refine((v) => !v.includes("\0"), "values must not contain NUL bytes"),
-        { error: "must be an object of NAME: value strings" },
+        {
+          error: (iss) =>
+            iss.code === "invalid_key" ? "keys must be environment variable names (letters, digits, _; not starting with a digit)" : "must be an object of NAME: value strings",
+        },
       ),
     ).describe("Secret. Server settings written to .server.envrc (DATABASE_URL, SECRET_KEY, …)."),
     gunicornWorkers: int("Gunicorn worker processes. Default: 2 × vCPU + 1 of the host, computed when Gunicorn starts.", 1, 64).optional(),
     clientMaxBodySize: pattern(/^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/, "an nginx size such as 100M, 512k or 0 (unlimited)").default("100M").describe("nginx client_max_body_size (largest upload)."),
     tls: bool("Obtain a certificate with Certbot and serve HTTPS with http→https and apex→www redirects.", true),
-    certbotEmail: z.email({ error: "must be an email address such as ops@example.com" }).optional().describe("Contact email for the ACME account (required when tls is on)."),
+    certbotEmail: z
+      .email({ error: "must be an email address such as ops@example.com" })
+      // certbot would read `--email -x@…` as an option and stop.
+      .refine((e) => !e.startsWith("-"), "must be an email address such as ops@example.com (not starting with -)")
+      .optional()
+      .describe("Contact email for the ACME account (required when tls is on)."),
     acmeServer: z
       .url({ protocol: /^https$/, error: "must be an https:// ACME directory URL" })
       .default(LETS_ENCRYPT)

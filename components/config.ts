@@ -4,7 +4,10 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { CONFIG_KEYS, RESERVED_DIRS, RESERVED_ENV, RawSettings, SECRET_KEYS, configSchema } from "./config-schema";
+import { CONFIG_KEYS, RESERVED_DIRS, RESERVED_ENV, RawSettings, SECRET_KEYS, SHELL_SPECIAL_ENV, configSchema } from "./config-schema";
+
+/** sun_path holds 108 bytes with the terminating NUL: longer socket paths fail in nginx and Gunicorn. */
+const UNIX_SOCKET_PATH_MAX = 107;
 
 export const NAMESPACE = "django-deploy";
 
@@ -59,6 +62,11 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
     if (!s.sshPublicKey) {
       problems.push(`${key("sshPublicKey")}: is required for an EC2 host: the public half of sshPrivateKey, e.g. "ssh-ed25519 AAAA… deploy"`);
     }
+    // Nothing moves the AMI's sshd off port 22: another port would only open the security group there,
+    // and host-wait (unlimited dial retries) would wait forever.
+    if (s.sshPort !== 22) {
+      problems.push(`${key("sshPort")}: must be 22 for an EC2 host (the Debian AMI's sshd listens on 22); another port is for an existing server (set host)${describeValue("sshPort", raw)}`);
+    }
   }
   const world = (s.sshAllowedCidrs ?? []).filter((c) => /^(?:0\.0\.0\.0|::)\/0$/.test(c));
   if (world.length > 0 && !s.sshAllowWorld) {
@@ -69,6 +77,19 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   }
   for (const name of RESERVED_ENV) {
     if (name in s.appEnv) problems.push(`${key("appEnv")}: must not set ${name}: the program sets it to the site's public/ directory`);
+  }
+  for (const name of Object.keys(s.appEnv).filter((n) => SHELL_SPECIAL_ENV.test(n))) {
+    problems.push(`${key("appEnv")}: must not set ${name}: bash gives that name a meaning of its own, so .server.envrc cannot set it`);
+  }
+  // zod drops a "__proto__" key without a word; the setting would silently be missing on the host.
+  if (raw.appEnv !== undefined && Object.prototype.hasOwnProperty.call(JSON.parse(raw.appEnv), "__proto__")) {
+    problems.push(`${key("appEnv")}: must not set __proto__: not usable as a setting name here`);
+  }
+  const socket = `${s.baseDir}/${s.domain}/run/gunicorn.sock`;
+  if (Buffer.byteLength(socket) > UNIX_SOCKET_PATH_MAX) {
+    problems.push(
+      `${key("baseDir")}: is too long for this domain: the Gunicorn socket ${socket} would be ${Buffer.byteLength(socket)} bytes, a unix socket path holds at most ${UNIX_SOCKET_PATH_MAX}; use a shorter baseDir such as /srv${describeValue("baseDir", raw)}`,
+    );
   }
   for (const k of ["djangoDir", "homepageDir"] as const) {
     if ((RESERVED_DIRS as readonly string[]).includes(s[k])) {
@@ -98,7 +119,8 @@ export function parseSettings(raw: Record<string, string>, secretKeys: ReadonlyS
     for (const issue of result.error.issues) {
       const k = String(issue.path[0] ?? "");
       const sub = issue.path.length > 1 ? ` (${issue.path.slice(1).join(".")})` : "";
-      const message = issue.code === "invalid_type" && issue.input === undefined ? "is required" : issue.message;
+      // zod 4 issues carry no input unless asked for it: a key is missing when the raw config lacks it.
+      const message = issue.code === "invalid_type" && issue.path.length === 1 && !(k in known) ? "is required" : issue.message;
       const line = `${NAMESPACE}:${k}${isSecretKey(k) ? "" : sub}: ${message}${describeValue(k, raw)}`;
       if (!seen.has(line)) problems.push(line);
       seen.add(line);

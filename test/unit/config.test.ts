@@ -1,0 +1,371 @@
+/**
+ * Configuration validation: a table of bad stack configurations (each from a valid base), the
+ * program-level guarantee that a bad configuration registers nothing, the committed stack files,
+ * and the generated documentation (Pulumi.yaml `config:` block, README table).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import type * as PulumiModule from "@pulumi/pulumi";
+import { ConfigError, parseSettings } from "../../components/config";
+import { LETS_ENCRYPT_STAGING } from "../../components/config-schema";
+import { pulumiYamlConfig, readmeTable } from "../../components/config-docs";
+import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_SECRET_VALUES, FAKE_SSH_KEY, Raw, ec2Base, existingHostBase, parse, problemsOf, secretKeysOf } from "./lib/fixtures";
+
+const ROOT = path.join(__dirname, "..", "..");
+
+interface BadCase {
+  name: string;
+  base: "existing" | "ec2";
+  /** Values to set (unprefixed keys, strings as Pulumi passes them); undefined removes the key. */
+  set: Record<string, string | undefined>;
+  /** The keys set as secrets; default: every secret key present. */
+  secretKeys?: (raw: Raw) => Set<string>;
+  /** The one key every problem line must name. */
+  key: string;
+  /** Part of the message that says what would be valid. */
+  valid: string | RegExp;
+}
+
+const bad = (name: string, base: BadCase["base"], set: BadCase["set"], key: string, valid: BadCase["valid"], secretKeys?: BadCase["secretKeys"]): BadCase => ({ name, base, set, key, valid, secretKeys });
+const E = "existing" as const;
+const C = "ec2" as const;
+const withoutSecret = (k: string) => (raw: Raw) => {
+  const s = secretKeysOf(raw);
+  s.delete(k);
+  return s;
+};
+const DNS = "a lowercase DNS name such as example.com";
+const WHOLE = (min: number, max: number) => `must be a whole number from ${min} to ${max}`;
+const GIT_URL = "must be a git URL: https://…, ssh://…, git://… or user@host:path";
+const GIT_REF = "must be a git branch, tag or commit such as main";
+const CIDR = "must be a CIDR block such as 203.0.113.4/32";
+const ENV_NAMES = "keys must be environment variable names (letters, digits, _; not starting with a digit)";
+
+const CASES: BadCase[] = [
+  // domain
+  bad("empty domain", E, { domain: "" }, "domain", DNS),
+  bad("malformed domain", E, { domain: "exa mple.com" }, "domain", DNS),
+  bad("uppercase domain", E, { domain: "Example.COM" }, "domain", DNS),
+  bad("domain with a path", E, { domain: "example.com/blog" }, "domain", "no scheme, path, port or trailing dot"),
+  bad("domain with a port", E, { domain: "example.com:8443" }, "domain", "no scheme, path, port or trailing dot"),
+  bad("domain with a scheme", C, { domain: "https://example.com" }, "domain", "no scheme, path, port or trailing dot"),
+  bad("domain with a trailing dot", E, { domain: "example.com." }, "domain", "no scheme, path, port or trailing dot"),
+  bad("www-prefixed domain", C, { domain: "www.example.com" }, "domain", "must be the apex domain (example.com)"),
+  bad("domain missing", E, { domain: undefined }, "domain", "is required"),
+  // host and SSH
+  bad("host not an address", E, { host: "my server!" }, "host", "must be an IPv4 address or a DNS host name"),
+  bad("host given as a URL", E, { host: "ssh://203.0.113.10" }, "host", "must be an IPv4 address or a DNS host name"),
+  bad("CIDR that is not one", C, { sshAllowedCidrs: JSON.stringify(["203.0.113.0/33"]) }, "sshAllowedCidrs", CIDR),
+  bad("CIDR list with a word", C, { sshAllowedCidrs: JSON.stringify(["office"]) }, "sshAllowedCidrs", CIDR),
+  bad("CIDRs not a list", C, { sshAllowedCidrs: "203.0.113.0/24" }, "sshAllowedCidrs", 'must be a list of CIDR blocks, e.g. ["203.0.113.4/32"]'),
+  bad("SSH open to 0.0.0.0/0 without sshAllowWorld", C, { sshAllowedCidrs: JSON.stringify(["0.0.0.0/0"]) }, "sshAllowedCidrs", "set sshAllowWorld: true to accept that"),
+  bad("SSH open to ::/0 without sshAllowWorld", C, { sshAllowedCidrs: JSON.stringify(["203.0.113.0/24", "::/0"]) }, "sshAllowedCidrs", "list your own CIDR blocks"),
+  bad("sshPort 0", E, { sshPort: "0" }, "sshPort", WHOLE(1, 65535)),
+  bad("sshPort 70000", E, { sshPort: "70000" }, "sshPort", WHOLE(1, 65535)),
+  bad('sshPort "abc"', E, { sshPort: "abc" }, "sshPort", WHOLE(1, 65535)),
+  bad("sshPublicKey garbage", C, { sshPublicKey: "AAAAC3NzaC1lZDI1NTE5 garbage" }, "sshPublicKey", "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA… deploy'"),
+  bad("sshHostKey garbage", E, { sshHostKey: "fingerprint SHA256:abc" }, "sshHostKey", "must be a host public key line"),
+  bad("EC2 without sshAllowedCidrs", C, { sshAllowedCidrs: undefined }, "sshAllowedCidrs", "is required for an EC2 host"),
+  bad("EC2 without sshPublicKey", C, { sshPublicKey: undefined }, "sshPublicKey", "is required for an EC2 host"),
+  bad("hostUser uppercase", E, { hostUser: "Admin" }, "hostUser", "must be a Unix user name such as admin"),
+  // sizes
+  bad("gunicornWorkers 0", E, { gunicornWorkers: "0" }, "gunicornWorkers", WHOLE(1, 64)),
+  bad("gunicornWorkers 1000", E, { gunicornWorkers: "1000" }, "gunicornWorkers", WHOLE(1, 64)),
+  bad("gunicornWorkers 2.5", E, { gunicornWorkers: "2.5" }, "gunicornWorkers", WHOLE(1, 64)),
+  bad("rootVolumeGiB 2", C, { rootVolumeGiB: "2" }, "rootVolumeGiB", WHOLE(8, 16384)),
+  bad("instanceType garbage", C, { instanceType: "a big one" }, "instanceType", "must be an EC2 instance type such as t3.small"),
+  bad("clientMaxBodySize with a space", E, { clientMaxBodySize: "10 M" }, "clientMaxBodySize", "must be an nginx size such as 100M, 512k or 0"),
+  bad("tls not a boolean", E, { tls: "yes" }, "tls", "must be true or false"),
+  // repository
+  bad("repoUrl not a URL", E, { repoUrl: "not a url" }, "repoUrl", GIT_URL),
+  bad("repoUrl with spaces", E, { repoUrl: "https://github.com/example/my repo.git" }, "repoUrl", GIT_URL),
+  bad("repoUrl with a command", E, { repoUrl: "https://github.com/example/x.git;rm -rf /" }, "repoUrl", GIT_URL),
+  bad("repoUrl file://", C, { repoUrl: "file:///srv/git/example.git" }, "repoUrl", GIT_URL),
+  bad("repoRef main;reboot", E, { repoRef: "main;reboot" }, "repoRef", GIT_REF),
+  bad("repoRef $(id)", E, { repoRef: "$(id)" }, "repoRef", GIT_REF),
+  bad("repoRef with backticks", E, { repoRef: "`id`" }, "repoRef", GIT_REF),
+  bad("repoRef with ..", E, { repoRef: "release/../main" }, "repoRef", GIT_REF),
+  bad("repoRef with a trailing /", E, { repoRef: "release/" }, "repoRef", GIT_REF),
+  bad("repoRef ending in .lock", E, { repoRef: "main.lock" }, "repoRef", GIT_REF),
+  bad("djangoDir public", E, { djangoDir: "public" }, "djangoDir", "must not be one of public, logs, ENV, var, run, .git"),
+  bad("djangoDir ../x", E, { djangoDir: "../x" }, "djangoDir", "must be a single directory name such as example-django"),
+  bad("homepageDir equal to djangoDir", E, { homepageDir: "example-django" }, "homepageDir", "must differ from djangoDir"),
+  bad("wsgiModule with the callable", E, { wsgiModule: "example.wsgi:application" }, "wsgiModule", "must be a dotted Python module such as example.wsgi"),
+  bad("fixtures with spaces", E, { fixtures: JSON.stringify(["quick start"]) }, "fixtures", "must be a fixture name such as quickstart or quickstart.json"),
+  // packages and web
+  bad("extraPackages uppercase", E, { extraPackages: JSON.stringify(["LibPQ-dev"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
+  bad("extraPackages with ;", E, { extraPackages: JSON.stringify(["libpq-dev;reboot"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
+  bad("certbotEmail invalid", E, { certbotEmail: "ops at example.com" }, "certbotEmail", "must be an email address such as ops@example.com"),
+  bad("certbotEmail starting with -", E, { certbotEmail: "-ops@example.com" }, "certbotEmail", "not starting with -"),
+  bad("certbotEmail missing with tls on", E, { certbotEmail: undefined }, "certbotEmail", "is required when tls is on: an email address such as ops@example.com"),
+  bad("acmeServer http://", E, { acmeServer: "http://acme.example.com/directory" }, "acmeServer", "must be an https:// ACME directory URL"),
+  bad("acmeCaBundle not PEM", E, { acmeCaBundle: "MIIB-not-a-pem" }, "acmeCaBundle", "must be one or more PEM certificates"),
+  bad("baseDir relative", E, { baseDir: "srv/www" }, "baseDir", "must be an absolute path such as /srv/www"),
+  bad("baseDir /etc/x", E, { baseDir: "/etc/x" }, "baseDir", "must not be inside a system directory"),
+  bad("baseDir too long for the socket path", E, { baseDir: "/srv/www/sites/production/example-company", domain: `${"a".repeat(60)}.example.com` }, "baseDir", /a unix socket path holds at most 107; use a shorter baseDir/),
+  bad("appUser root", E, { appUser: "root" }, "appUser", "must not be root: the app never runs as root"),
+  // appEnv
+  bad("appEnv not an object", E, { appEnv: JSON.stringify("SECRET_KEY=x") }, "appEnv", "must be an object of NAME: value strings"),
+  bad("appEnv a list", E, { appEnv: JSON.stringify(["SECRET_KEY"]) }, "appEnv", "must be an object of NAME: value strings"),
+  bad("appEnv not JSON", E, { appEnv: "SECRET_KEY=fake-plain-secret" }, "appEnv", "must be an object of NAME: value strings"),
+  bad("appEnv name 1X", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, "1X": "v" }) }, "appEnv", ENV_NAMES),
+  bad("appEnv name A-B", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, "A-B": "v" }) }, "appEnv", ENV_NAMES),
+  bad("appEnv name A B", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, "A B": "v" }) }, "appEnv", ENV_NAMES),
+  bad("appEnv value not a string", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, DEBUG: false }) }, "appEnv", "values must be strings"),
+  bad("appEnv value with NUL", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, X: "a\0b" }) }, "appEnv", "values must not contain NUL bytes"),
+  bad("appEnv sets STATIC_ROOT", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, STATIC_ROOT: "/tmp/static" }) }, "appEnv", "must not set STATIC_ROOT: the program sets it"),
+  bad("appEnv sets a bash read-only name", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, UID: "1000" }) }, "appEnv", "must not set UID: bash gives that name a meaning of its own"),
+  bad("appEnv sets __proto__", E, { appEnv: `{"__proto__": "fake-proto-secret", "SECRET_KEY": "x"}` }, "appEnv", "must not set __proto__"),
+  // secrets
+  bad("sshPrivateKey missing", E, { sshPrivateKey: undefined }, "sshPrivateKey", "is required"),
+  bad("appEnv missing", C, { appEnv: undefined }, "appEnv", "is required"),
+  bad("sshPrivateKey not a key", E, { sshPrivateKey: "fake-plain-password-not-a-key" }, "sshPrivateKey", "must be a PEM or OpenSSH private key"),
+  bad("sshPrivateKey in plain text", E, {}, "sshPrivateKey", "must be set as a secret: pulumi config set --secret sshPrivateKey", withoutSecret("sshPrivateKey")),
+  bad("appEnv in plain text", C, {}, "appEnv", "must be set as a secret: pulumi config set --secret appEnv", withoutSecret("appEnv")),
+  bad("repoDeployKey in plain text", E, { repoDeployKey: FAKE_DEPLOY_KEY }, "repoDeployKey", "must be set as a secret: pulumi config set --secret repoDeployKey", withoutSecret("repoDeployKey")),
+  // keys
+  bad("typo domian", E, { domian: "example.net" }, "domian", "did you mean django-deploy:domain?"),
+  bad("typo clientMaxBodySise", E, { clientMaxBodySise: "10M" }, "clientMaxBodySise", "did you mean django-deploy:clientMaxBodySize?"),
+  bad("unknown key", C, { colourScheme: "dark" }, "colourScheme", "is not a setting of this program; valid keys: domain, host,"),
+];
+
+function build(c: BadCase): { raw: Raw; secretKeys: Set<string> } {
+  const raw: Raw = c.base === "existing" ? existingHostBase() : ec2Base();
+  for (const [k, v] of Object.entries(c.set)) {
+    if (v === undefined) delete raw[k];
+    else raw[k] = v;
+  }
+  return { raw, secretKeys: c.secretKeys ? c.secretKeys(raw) : secretKeysOf(raw) };
+}
+
+/** Every secret-looking value of a raw configuration, and the fakes. */
+function secretValues(raw: Raw): string[] {
+  const values = [...FAKE_SECRET_VALUES, "fake-plain-secret", "fake-plain-password-not-a-key", "fake-proto-secret"];
+  for (const k of ["sshPrivateKey", "repoDeployKey", "appEnv"]) if (raw[k]) values.push(raw[k]);
+  try {
+    const env = JSON.parse(raw.appEnv ?? "{}") as Record<string, unknown>;
+    if (env && typeof env === "object") for (const v of Object.values(env)) if (typeof v === "string" && v.length > 3) values.push(v);
+  } catch {
+    // not JSON: the raw value itself is listed
+  }
+  return values;
+}
+
+const keyOf = (line: string) => /^django-deploy:([^\s:(]+)(?: \([^)]*\))?: /.exec(line)?.[1];
+
+describe("bad stack configurations", () => {
+  test("the bases are valid (so each case fails for its own reason)", () => {
+    expect(parse(existingHostBase()).ec2).toBe(false);
+    expect(parse(ec2Base()).ec2).toBe(true);
+  });
+
+  test(`the table has at least 35 cases, all distinct (${CASES.length})`, () => {
+    expect(CASES.length).toBeGreaterThanOrEqual(35);
+    expect(new Set(CASES.map((c) => c.name)).size).toBe(CASES.length);
+  });
+
+  test.each(CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
+    const { raw, secretKeys } = build(c);
+    let error: unknown;
+    try {
+      parseSettings(raw, secretKeys);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { problems, message } = error as ConfigError;
+    expect(problems.length).toBeGreaterThan(0);
+    // Exactly the expected key is named, on every problem line.
+    expect(problems.map(keyOf)).toEqual(problems.map(() => c.key));
+    const line = problems.find((p) => (typeof c.valid === "string" ? p.includes(c.valid) : c.valid.test(p)));
+    expect({ problems, valid: String(c.valid), found: line !== undefined }).toMatchObject({ found: true });
+    expect(message).toContain(line!);
+    for (const secret of secretValues(raw)) {
+      expect(message).not.toContain(secret);
+      for (const p of problems) expect(p).not.toContain(secret);
+    }
+  });
+
+  test("a non-secret bad value is quoted back", () => {
+    expect(problemsOf({ ...existingHostBase(), domain: "Example.COM" })).toEqual([
+      'django-deploy:domain: must be a lowercase DNS name such as example.com (no scheme, path, port or trailing dot) (got "Example.COM")',
+    ]);
+  });
+
+  test("every problem is listed, not only the first", () => {
+    const problems = problemsOf({ ...existingHostBase(), domain: "Example.COM", sshPort: "0", colour: "x" });
+    expect(problems?.map(keyOf).sort()).toEqual(["colour", "domain", "sshPort"]);
+  });
+
+  test.each([["0.0.0.0/0"], ["::/0"]])("SSH open to %s is accepted with sshAllowWorld: true", (cidr) => {
+    const raw = { ...ec2Base(), sshAllowedCidrs: JSON.stringify([cidr]), sshAllowWorld: "true" };
+    expect(parse(raw).sshAllowedCidrs).toEqual([cidr]);
+    expect(problemsOf({ ...raw, sshAllowWorld: "false" })?.map(keyOf)).toEqual(["sshAllowedCidrs"]);
+  });
+
+  test("a plain-text secret is refused even when valid, and never echoed", () => {
+    const raw = existingHostBase();
+    const problems = problemsOf(raw, new Set(["sshPrivateKey"]))!;
+    expect(problems).toEqual(["django-deploy:appEnv: must be set as a secret: pulumi config set --secret appEnv …"]);
+    expect(problems.join("\n")).not.toContain(FAKE_APP_ENV.SECRET_KEY);
+  });
+
+  test("a bad secret value is described, never echoed", () => {
+    const problems = problemsOf({ ...existingHostBase(), sshPrivateKey: `${FAKE_SSH_KEY}trailing garbage` })!;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^django-deploy:sshPrivateKey: must be a PEM or OpenSSH private key/);
+    expect(problems[0]).not.toContain("trailing garbage");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The program: a bad configuration registers nothing
+
+const PROGRAM_CASES: [string, Raw, Set<string> | undefined, RegExp][] = [
+  ["uppercase domain", { ...existingHostBase(), domain: "Example.com" }, undefined, /django-deploy:domain: must be a lowercase DNS name/],
+  ["SSH open to the world", { ...ec2Base(), sshAllowedCidrs: JSON.stringify(["0.0.0.0/0"]) }, undefined, /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH/],
+  ["repoRef with a command", { ...existingHostBase(), repoRef: "main;reboot" }, undefined, /django-deploy:repoRef: must be a git branch/],
+  ["appEnv in plain text", ec2Base(), new Set(["sshPrivateKey"]), /django-deploy:appEnv: must be set as a secret/],
+  ["a typo", { ...existingHostBase(), domian: "example.net" }, undefined, /django-deploy:domian: is not a setting of this program; did you mean django-deploy:domain\?/],
+];
+
+interface ProgramRun {
+  error?: Error & { name: string };
+  isRunError: boolean;
+  resources: string[];
+}
+
+/** Load index.ts in a fresh module registry under Pulumi's mocks with this configuration. */
+async function runProgram(raw: Raw, secretKeys: Set<string> = secretKeysOf(raw), settle = false): Promise<ProgramRun> {
+  const resources: string[] = [];
+  let error: (Error & { name: string }) | undefined;
+  let isRunError = false;
+  let pulumi: typeof PulumiModule | undefined;
+  await jest.isolateModulesAsync(async () => {
+    pulumi = await import("@pulumi/pulumi");
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (args) => {
+          resources.push(`${args.type}::${args.name}`);
+          const state: Record<string, unknown> = { ...args.inputs };
+          if (args.type === "command:remote:Command") state.stdout = '{"commit":"0123abc","requirements":"fff"}';
+          if (args.type === "aws:ec2/eip:Eip") state.publicIp = "198.51.100.10";
+          return { id: `${args.name}-id`, state };
+        },
+        call: (args) => (args.token === "aws:ec2/getAmi:getAmi" ? { id: "ami-0fake", architecture: "x86_64" } : {}),
+      },
+      "django-deploy",
+      "unit",
+      false,
+    );
+    pulumi.runtime.setAllConfig(
+      { ...Object.fromEntries(Object.entries(raw).map(([k, v]) => [`django-deploy:${k}`, v])), "aws:region": "eu-west-1" },
+      [...secretKeys].map((k) => `django-deploy:${k}`),
+    );
+    try {
+      await import("../../index");
+    } catch (e) {
+      error = e as Error & { name: string };
+      isRunError = pulumi.RunError.isInstance(e);
+    }
+  });
+  if (settle) {
+    for (let i = 0; i < 100 && resources.length < 10; i++) await new Promise((r) => setTimeout(r, 50));
+  } else {
+    await new Promise((r) => setTimeout(r, 200)); // anything registered asynchronously would show up
+  }
+  return { error, isRunError, resources };
+}
+
+describe("index.ts with a bad configuration", () => {
+  test("with a valid configuration the same harness does record resources", async () => {
+    const run = await runProgram(existingHostBase(), undefined, true);
+    expect(run.error).toBeUndefined();
+    expect(run.resources.length).toBeGreaterThanOrEqual(10);
+    expect(run.resources).toContain("django-deploy:host:HostBase::host");
+  });
+
+  test.each(PROGRAM_CASES)("%s: a RunError, and no resource registered", async (_name, raw, secretKeys, message) => {
+    const run = await runProgram(raw, secretKeys);
+    expect(run.error).toBeDefined();
+    expect(run.isRunError).toBe(true);
+    expect(run.error!.message).toMatch(/^Invalid stack configuration \(nothing was created\):/);
+    expect(run.error!.message).toMatch(message);
+    for (const secret of secretValues(raw)) expect(run.error!.message).not.toContain(secret);
+    expect(run.resources).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The committed stack files
+
+/** A stack file's `django-deploy:*` values as Pulumi passes them to the program. */
+function stackValues(file: string): { raw: Raw; secure: string[] } {
+  const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> };
+  const raw: Raw = {};
+  const secure: string[] = [];
+  for (const [k, v] of Object.entries(doc.config ?? {})) {
+    if (!k.startsWith("django-deploy:")) continue;
+    const key = k.slice("django-deploy:".length);
+    if (v && typeof v === "object" && !Array.isArray(v) && "secure" in v) {
+      secure.push(key); // an encrypted secret: replaced by a dummy below
+      continue;
+    }
+    // Strings pass as-is; numbers and booleans as their text; lists and objects JSON-encoded.
+    raw[key] = typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : JSON.stringify(v);
+  }
+  return { raw, secure };
+}
+
+const STACK_FILES = fs.readdirSync(ROOT).filter((f) => /^Pulumi\.[^.]+\.yaml$/.test(f));
+
+describe("stack files", () => {
+  test("dev, staging and prod exist", () => {
+    expect(STACK_FILES).toEqual(expect.arrayContaining(["Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"]));
+  });
+
+  const load = (file: string) => {
+    const { raw, secure } = stackValues(path.join(ROOT, file));
+    expect(Object.keys(raw).filter((k) => ["sshPrivateKey", "repoDeployKey", "appEnv"].includes(k))).toEqual([]); // secrets only encrypted
+    const dummies: Raw = { sshPrivateKey: FAKE_SSH_KEY, appEnv: JSON.stringify(FAKE_APP_ENV) };
+    if (secure.includes("repoDeployKey")) dummies.repoDeployKey = FAKE_DEPLOY_KEY;
+    const full = { ...raw, ...dummies };
+    return parseSettings(full, new Set(Object.keys(dummies)));
+  };
+
+  test.each(STACK_FILES)("%s validates with dummy secrets", (file) => {
+    expect(() => load(file)).not.toThrow();
+  });
+
+  test.each(["Pulumi.dev.yaml", "Pulumi.staging.yaml"])("%s uses the Let's Encrypt staging CA", (file) => {
+    expect(load(file).acmeServer).toBe(LETS_ENCRYPT_STAGING);
+  });
+
+  test("prod is protected and uses the Let's Encrypt production CA", () => {
+    const prod = load("Pulumi.prod.yaml");
+    expect(prod.protect).toBe(true);
+    expect(prod.acmeServer).toBe("https://acme-v02.api.letsencrypt.org/directory");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Generated documentation
+
+describe("documentation generated from the schema", () => {
+  test("Pulumi.yaml's config: block equals pulumiYamlConfig()", () => {
+    const text = fs.readFileSync(path.join(ROOT, "Pulumi.yaml"), "utf8");
+    const start = text.search(/^config:$/m);
+    expect(start).toBeGreaterThanOrEqual(0);
+    const rest = text.slice(start);
+    const end = rest.slice("config:".length).search(/^[^\s#]/m);
+    const block = end < 0 ? rest : rest.slice(0, "config:".length + end);
+    expect(block).toBe(pulumiYamlConfig());
+  });
+
+  test("README.md contains readmeTable() verbatim", () => {
+    const readme = path.join(ROOT, "README.md");
+    expect(fs.existsSync(readme)).toBe(true);
+    expect(fs.readFileSync(readme, "utf8")).toContain(readmeTable());
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * Stack configurations for the unit suites: raw values exactly as Pulumi hands them to the program
+ * (every value a string, lists and objects JSON-encoded) and obviously fake, recognizable secrets.
+ */
+import { ConfigError, Settings, parseSettings } from "../../../components/config";
+import { SECRET_KEYS } from "../../../components/config-schema";
+
+export type Raw = Record<string, string>;
+
+/** The keys set with `pulumi config set --secret`. */
+export const SECRETS: ReadonlySet<string> = new Set<string>(SECRET_KEYS);
+
+/** Fake private keys: valid in form, with bodies that are easy to find in any output. */
+export const FAKE_SSH_KEY_BODY = "RkFLRS1TU0gtUFJJVkFURS1LRVktZm9yLXVuaXQtdGVzdHMtb25seQ";
+export const FAKE_SSH_KEY = `-----BEGIN OPENSSH PRIVATE KEY-----\n${FAKE_SSH_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n`;
+export const FAKE_DEPLOY_KEY_BODY = "RkFLRS1ERVBMT1ktS0VZLWZvci11bml0LXRlc3RzLW9ubHk";
+export const FAKE_DEPLOY_KEY = `-----BEGIN OPENSSH PRIVATE KEY-----\n${FAKE_DEPLOY_KEY_BODY}\n-----END OPENSSH PRIVATE KEY-----\n`;
+/** Fake server settings; the values are the secrets. */
+export const FAKE_APP_ENV: Record<string, string> = {
+  SECRET_KEY: "fake-django-secret-key-UNIT-TEST-ONLY-0x5eC12e7",
+  DATABASE_URL: "postgres://app:fake-db-password-UNIT-TEST@localhost:5432/app",
+};
+export const FAKE_SECRET_VALUES = [FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY, ...Object.values(FAKE_APP_ENV)];
+
+export const FAKE_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakePublicKeyForUnitTestsOnlyxxxxxxxxxxxxx deploy";
+
+/** A valid configuration for an existing server (no AWS resource). */
+export function existingHostBase(): Raw {
+  return {
+    domain: "example.com",
+    host: "203.0.113.10",
+    sshPrivateKey: FAKE_SSH_KEY,
+    repoUrl: "https://github.com/example/example.com.git",
+    wsgiModule: "example.wsgi",
+    certbotEmail: "ops@example.com",
+    appEnv: JSON.stringify(FAKE_APP_ENV),
+  };
+}
+
+/** A valid configuration for a new EC2 host. */
+export function ec2Base(): Raw {
+  return {
+    domain: "example.com",
+    sshAllowedCidrs: JSON.stringify(["203.0.113.0/24"]),
+    sshPublicKey: FAKE_PUBLIC_KEY,
+    sshPrivateKey: FAKE_SSH_KEY,
+    repoUrl: "https://github.com/example/example.com.git",
+    wsgiModule: "example.wsgi",
+    certbotEmail: "ops@example.com",
+    appEnv: JSON.stringify(FAKE_APP_ENV),
+  };
+}
+
+/** The secret keys present in a raw configuration (as if each was set with --secret). */
+export function secretKeysOf(raw: Raw): Set<string> {
+  return new Set(Object.keys(raw).filter((k) => SECRETS.has(k)));
+}
+
+export function parse(raw: Raw): Settings {
+  return parseSettings(raw, secretKeysOf(raw));
+}
+
+/** parseSettings' problems, or undefined when the configuration is valid. */
+export function problemsOf(raw: Raw, secretKeys: ReadonlySet<string> = secretKeysOf(raw)): string[] | undefined {
+  try {
+    parseSettings(raw, secretKeys);
+    return undefined;
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+}
+
+/** Representative configuration 1: TLS, Celery, fixtures, a repository deploy key, an existing server. */
+export function tlsCeleryRaw(): Raw {
+  return {
+    ...existingHostBase(),
+    repoRef: "v1.2.0",
+    repoDeployKey: FAKE_DEPLOY_KEY,
+    celeryApp: "example",
+    fixtures: JSON.stringify(["quickstart", "extra-notes.json"]),
+    gunicornWorkers: "5",
+    extraPackages: JSON.stringify(["libpq-dev", "python3-psycopg2"]),
+    acmeServer: "https://acme-staging-v02.api.letsencrypt.org/directory",
+    clientMaxBodySize: "25M",
+    // A value that needs quoting shows how .server.envrc carries it.
+    appEnv: JSON.stringify({ ...FAKE_APP_ENV, SITE_TITLE: `Bob's "shop" $5 \`now\`` }),
+  };
+}
+
+/** Representative configuration 2: plain HTTP, no Celery, a new EC2 host, defaults elsewhere. */
+export function plainRaw(): Raw {
+  const raw: Raw = { ...ec2Base(), tls: "false", domain: "example.org" };
+  delete raw.certbotEmail;
+  return raw;
+}

@@ -1,0 +1,344 @@
+/**
+ * Runs rendered step scripts for real in bash, with every external command replaced by a stub that
+ * records its exact argument vector (and what it read on standard input) instead of doing anything.
+ * This is what "the quoted words read back as exactly the values" means for a whole script: bash
+ * parses and expands the script text as it will on the host, and the test compares the argv each
+ * command would have received with the values of the configuration, byte for byte.
+ *
+ * Safety: PATH is an empty directory (an unknown command is only recorded, as `UNKNOWN:<name>`),
+ * builtins that could act on the machine (kill, exec, eval, source, cd, echo/printf output) are
+ * stubbed too, and as root the harness runs as nobody (see runBashHarness).
+ */
+import * as fs from "fs";
+import { Settings } from "../../../components/config";
+import { BASE_PACKAGES, StepName, renderHostFiles, renderStepScript, stepNames } from "../../../components/host-files";
+import { layoutOf, siteSlug } from "../../../components/layout";
+import { chunks, pool, CORES, runBashHarness, splitNul, tempDir } from "./tools";
+
+export const FAKE_SHA = "0123456789abcdef0123456789abcdef01234567";
+
+/** External commands (and risky builtins) the stubs stand in for. */
+const STUBS = [
+  "cloud-init", "systemctl", "hostname", "dpkg-query", "grep", "apt-get", "sshd", "useradd", "install", "tee",
+  "cut", "rm", "cp", "mv", "ln", "nginx", "sed", "certbot", "supervisorctl", "cmp", "sleep", "chmod", "chown",
+  "mktemp", "stat", "env", "cat", "git", "python3",
+  // builtins
+  "echo", "printf", "cd", "kill", "exec", "eval", "source", "trap", "ulimit", "enable",
+];
+
+function prelude(): string {
+  return [
+    "set -u",
+    "__rec() {",
+    '  local __in=""',
+    "  IFS= read -r -d '' __in || true",
+    `  builtin printf '%s\\0' "@CALL" "$1" "$(( $# - 1 ))" "\${@:2}" "$__in" >&3`,
+    "}",
+    ...STUBS.map((c) => `${c}() { __rec ${c} "$@"; }`),
+    "# The app user does not exist yet: the layout step creates it.",
+    'id() { __rec id "$@"; return 1; }',
+    "# git (through sudo) resolves every ref to one fake commit.",
+    `sudo() { __rec sudo "$@"; case " $* " in *" rev-parse "*) builtin printf '%s\\n' ${FAKE_SHA};; esac; }`,
+    `sha256sum() { __rec sha256sum "$@"; builtin printf '%s  %s\\n' 0000 "$1"; }`,
+    'seq() { __rec seq "$@"; }',
+    'command_not_found_handle() { __rec "UNKNOWN:$1" "${@:2}"; return 127; }',
+    "",
+  ].join("\n");
+}
+const HELPERS_END = "# --- end of helpers ---\n";
+
+/** The step script with install_file (from the helpers) replaced by a recording stub. */
+function instrument(script: string): string {
+  const at = script.indexOf(HELPERS_END);
+  if (at < 0) return script; // the wait step has no helpers
+  if (script.indexOf(HELPERS_END, at + 1) >= 0) throw new Error("helpers end marker appears twice");
+  const cut = at + HELPERS_END.length;
+  return `${script.slice(0, cut)}install_file() { __rec install_file "$@"; }\n${script.slice(cut)}`;
+}
+
+export interface Call {
+  cmd: string;
+  args: Buffer[];
+  stdin: Buffer;
+}
+export interface SimResult {
+  calls: Call[];
+  status: number;
+}
+
+/** Run scripts (each in its own subshell); one bash process per batch. */
+export async function simulate(scripts: string[], batch = 250): Promise<{ results: SimResult[]; stderr: string }> {
+  // The same text behaves the same: run each distinct script once.
+  const distinct = [...new Set(scripts)];
+  const { results, stderr } = await simulateDistinct(distinct, batch);
+  const byText = new Map(distinct.map((s, i) => [s, results[i]]));
+  return { results: scripts.map((s) => byText.get(s)!), stderr };
+}
+
+async function simulateDistinct(scripts: string[], batch: number): Promise<{ results: SimResult[]; stderr: string }> {
+  const size = Math.max(1, Math.min(batch, Math.ceil(scripts.length / CORES)));
+  const parts = await pool(chunks(scripts, size), CORES, async (list) => {
+    const dir = tempDir("stepsim");
+    const body = list.map((s, i) => `builtin printf '%s\\0' "@CASE" ${i} >&3\n(\n${instrument(s)}\n) </dev/null >/dev/null\nbuiltin printf '%s\\0' "@RC" "$?" >&3\n`);
+    const harness = `${prelude()}{\n${body.join("")}} 3>>"$HOME/log"\n`;
+    const r = await runBashHarness(harness, dir);
+    if (r.code !== 0) throw new Error(`step harness failed (exit ${r.code}): ${r.stderr.slice(0, 2000)}`);
+    return { results: parseLog(fs.readFileSync(`${dir}/log`), list.length), stderr: r.stderr };
+  });
+  return { results: parts.flatMap((p) => p.results), stderr: parts.map((p) => p.stderr).join("") };
+}
+
+function parseLog(data: Buffer, n: number): SimResult[] {
+  const f = splitNul(data);
+  const out: SimResult[] = [];
+  let i = 0;
+  let cur: SimResult | undefined;
+  while (i < f.length) {
+    const tag = f[i++].toString();
+    if (tag === "@CASE") {
+      const idx = Number(f[i++].toString());
+      if (idx !== out.length) throw new Error(`step harness log out of order at case ${idx}`);
+      cur = { calls: [], status: -1 };
+      out.push(cur);
+    } else if (tag === "@CALL") {
+      const cmd = f[i++].toString();
+      const count = Number(f[i++].toString());
+      const args = f.slice(i, i + count);
+      i += count;
+      const stdin = f[i++];
+      cur!.calls.push({ cmd, args, stdin });
+    } else if (tag === "@RC") {
+      cur!.status = Number(f[i++].toString());
+    } else {
+      throw new Error(`step harness log: unexpected field ${JSON.stringify(tag)}`);
+    }
+  }
+  if (out.length !== n) throw new Error(`step harness ran ${out.length} of ${n} scripts`);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What each step must do with the configuration's values
+
+export interface Expected {
+  cmd: string;
+  args: string[];
+  /** When set, what the command must read on standard input (an embedded file), byte for byte. */
+  stdin?: string;
+}
+
+const call = (cmd: string, args: string[], stdin?: string): Expected => ({ cmd, args, ...(stdin !== undefined ? { stdin } : {}) });
+
+export interface StepExpectation {
+  calls: Expected[];
+  status: number;
+}
+
+/** The commands (in order) a step runs under the stubs, with the exact values of `s`. */
+export function expectedCalls(s: Settings, step: StepName, files = renderHostFiles(s)): StepExpectation {
+  const p = layoutOf(s);
+  const g = siteSlug(s);
+  const u = s.appUser;
+  const asApp = ["-H", "-u", u, "--"];
+  switch (step) {
+    case "wait":
+      return { status: 0, calls: [call("cloud-init", ["status", "--wait"]), call("systemctl", ["is-system-running", "--wait"]), call("hostname", [])] };
+    case "packages": {
+      const pkgs = [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages])];
+      return {
+        status: 0,
+        calls: [
+          ...pkgs.flatMap((pkg) => [call("dpkg-query", ["-W", "-f=${Status}", pkg]), call("grep", ["-q", "install ok installed"])]),
+          call("install_file", ["/etc/apt/apt.conf.d/20auto-upgrades", "0644", "root:root"], files["20auto-upgrades"]),
+          call("install_file", ["/etc/ssh/sshd_config.d/50-django-deploy.conf", "0644", "root:root"], files["sshd.conf"]),
+          call("sshd", ["-t"]),
+          call("systemctl", ["reload", "ssh"]),
+          call("systemctl", ["enable", "--now", "nginx", "supervisor", "redis-server"]),
+        ],
+      };
+    }
+    case "layout":
+      return {
+        status: 0,
+        calls: [
+          call("id", ["-u", u]),
+          call("useradd", ["--system", "--create-home", "--home-dir", p.home, "--shell", "/usr/sbin/nologin", u]),
+          call("echo", [`created user ${u}`]),
+          call("install", ["-d", "-o", "root", "-g", "root", "-m", "0755", s.baseDir]),
+          call("install", ["-d", "-o", u, "-g", u, "-m", "0755", p.site, p.public, p.static, p.media]),
+          call("install", ["-d", "-o", u, "-g", u, "-m", "0750", p.logs, p.var]),
+          call("install", ["-d", "-o", u, "-g", "www-data", "-m", "2750", p.run]),
+          call("install", ["-d", "-o", "root", "-g", "root", "-m", "0755", p.acmeWebroot]),
+          call("echo", [`layout ready under ${p.site}`]),
+        ],
+      };
+    case "deployKey":
+      return {
+        status: 0,
+        calls: [
+          call("install", ["-d", "-o", u, "-g", u, "-m", "0700", `${p.home}/.ssh`]),
+          call("install_file", [p.deployKey, "0600", `${u}:${u}`]),
+          call("echo", ["deploy key installed"]),
+        ],
+      };
+    case "checkout": {
+      const env = s.repoDeployKey ? ["env", `GIT_SSH_COMMAND=ssh -i ${p.deployKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`] : [];
+      const git = (...a: string[]) => call("sudo", [...asApp, ...env, "git", "-C", p.site, ...a]);
+      return {
+        // requirements.txt does not exist on the test machine: the step stops there, as it must.
+        status: 1,
+        calls: [
+          git("init", "--quiet"),
+          git("remote", "get-url", "origin"),
+          git("remote", "set-url", "origin", s.repoUrl),
+          git("fetch", "--quiet", "--prune", "--force", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"),
+          git("rev-parse", "--verify", "--quiet", `refs/remotes/origin/${s.repoRef}^{commit}`),
+          git("checkout", "--quiet", "--force", "--detach", FAKE_SHA),
+          git("submodule", "sync", "--quiet", "--recursive"),
+          git("submodule", "update", "--quiet", "--init", "--recursive", "--force"),
+          call("printf", ["%s\\n", "/public/", "/logs/", "/var/", "/run/", "/ENV/", "/.server.envrc", "/runinenv.sh", "/gunicorn.conf.py"]),
+          call("sudo", [...asApp, "tee", `${p.site}/.git/info/exclude`]),
+          call("echo", [`django-deploy:djangoDir: ${p.code}/requirements.txt does not exist at ${s.repoRef}`]),
+        ],
+      };
+    }
+    case "venv":
+      return {
+        status: 0,
+        calls: [
+          call("rm", ["-rf", p.venv]),
+          call("sudo", [...asApp, "python3", "-m", "venv", ...(s.venvSystemSitePackages ? ["--system-site-packages"] : []), p.venv]),
+          call("echo", ["created ENV"]),
+          call("sudo", [
+            ...asApp, "env", "PIP_DISABLE_PIP_VERSION_CHECK=1", ...(s.pipNoIndex ? ["PIP_NO_INDEX=1"] : []),
+            `${p.venv}/bin/python`, "-m", "pip", "install", "--quiet", "-r", `${p.code}/requirements.txt`,
+          ]),
+          call("echo", ["requirements installed"]),
+        ],
+      };
+    case "serverEnv":
+      return { status: 0, calls: [call("install_file", [p.envrc, "0600", `${u}:${u}`]), call("echo", ["server settings installed"])] };
+    case "runinenv":
+      return { status: 0, calls: [call("install_file", [p.runinenv, "0750", `root:${u}`], files["runinenv.sh"])] };
+    case "release": {
+      const manage = (...a: string[]) => call("sudo", [...asApp, p.runinenv, "python", "manage.py", ...a]);
+      return {
+        status: 0,
+        calls: [
+          call("cd", [p.code]),
+          manage("migrate", "--noinput"),
+          manage("collectstatic", "--noinput"),
+          ...s.fixtures.map((f) => manage("loaddata", f)),
+          call("echo", ["release tasks done"]),
+        ],
+      };
+    }
+    case "supervisor":
+      return {
+        // The stamp file's directory does not exist on the test machine: the step stops there.
+        status: 1,
+        calls: [
+          call("install_file", [p.gunicornConf, "0640", `root:${u}`], files["gunicorn.conf.py"]),
+          call("install_file", [p.supervisorConf, "0644", "root:root"], files["supervisor.conf"]),
+          call("supervisorctl", ["reread"]),
+          call("supervisorctl", ["update", g]),
+          call("supervisorctl", ["restart", `${g}:*`]),
+        ],
+      };
+    case "acmeBootstrap":
+      return {
+        status: 0,
+        calls: [
+          call("rm", ["-f", "/etc/nginx/sites-enabled/default"]),
+          call("install_file", [p.nginxSite, "0644", "root:root"], files["acme-bootstrap.conf"]),
+          call("ln", ["-sfn", p.nginxSite, p.nginxEnabled]),
+          call("nginx", ["-t", "-q"]),
+          call("systemctl", ["reload", "nginx"]),
+        ],
+      };
+    case "certificate": {
+      const ca = s.acmeCaBundle
+        ? [
+            call("install", ["-d", "-m", "0755", "/etc/django-deploy", "/etc/systemd/system/certbot.service.d"]),
+            call("cat", ["/etc/ssl/certs/ca-certificates.crt", "-"], `${s.acmeCaBundle.trimEnd()}\n`),
+            call("install_file", ["/etc/django-deploy/acme-ca.pem", "0644", "root:root"]),
+            call("install_file", ["/etc/systemd/system/certbot.service.d/django-deploy.conf", "0644", "root:root"], "[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/django-deploy/acme-ca.pem\n"),
+            call("systemctl", ["daemon-reload"]),
+          ]
+        : [];
+      return {
+        status: 0,
+        calls: [
+          ...ca,
+          call("certbot", [
+            "certonly", "--webroot", "--webroot-path", p.acmeWebroot, "--cert-name", s.domain, "--domain", s.domain,
+            "--domain", `www.${s.domain}`, "--email", s.certbotEmail ?? "", "--agree-tos", "--no-eff-email",
+            "--non-interactive", "--keep-until-expiring", "--server", s.acmeServer,
+          ]),
+          call("install", ["-d", "-m", "0755", "/etc/letsencrypt/renewal-hooks/deploy"]),
+          call("install_file", ["/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx", "0755", "root:root"], files["certbot-deploy-hook.sh"]),
+          call("systemctl", ["enable", "--now", "certbot.timer"]),
+        ],
+      };
+    }
+    case "nginxSite":
+      return {
+        status: 0,
+        calls: [
+          call("rm", ["-f", "/etc/nginx/sites-enabled/default"]),
+          call("sed", ["-i", "-E", "s/^(\\s*)ssl_protocols .*;/\\1ssl_protocols TLSv1.2 TLSv1.3;/", "/etc/nginx/nginx.conf"]),
+          call("sed", ["-i", "-E", "s/^(\\s*)#?\\s*server_names_hash_bucket_size\\s+(32|64);/\\1server_names_hash_bucket_size 128;/", "/etc/nginx/nginx.conf"]),
+          call("rm", ["-f", `${p.nginxSite}.previous`]),
+          call("install_file", [p.nginxSite, "0644", "root:root"], files["site.conf"]),
+          call("ln", ["-sfn", p.nginxSite, p.nginxEnabled]),
+          call("nginx", ["-t", "-q"]),
+          call("rm", ["-f", `${p.nginxSite}.previous`]),
+          call("systemctl", ["reload", "nginx"]),
+          call("echo", [`nginx serves ${s.tls ? "https" : "http"}://www.${s.domain}/`]),
+        ],
+      };
+  }
+}
+
+const show = (c: { cmd: string; args: (string | Buffer)[] }) => [c.cmd, ...c.args.map((a) => JSON.stringify(a.toString()))].join(" ");
+
+/**
+ * Problems with one simulated run: every expected call must appear, in order, with exactly these
+ * argument bytes (and stdin where given); no unknown command may have run; the exit status must match.
+ */
+export function checkRun(result: SimResult, expected: StepExpectation): string[] {
+  const problems: string[] = [];
+  for (const c of result.calls) if (c.cmd.startsWith("UNKNOWN:")) problems.push(`ran an unknown command: ${show(c)}`);
+  let at = 0;
+  for (const e of expected.calls) {
+    const want = e.args.map((a) => Buffer.from(a, "utf8"));
+    const matches = (c: Call) => c.cmd === e.cmd && c.args.length === want.length && c.args.every((a, i) => a.equals(want[i]));
+    const found = result.calls.findIndex((c, i) => i >= at && matches(c));
+    if (found < 0) {
+      problems.push(`expected call not made (in order): ${show(e)}\n  calls were:\n    ${result.calls.map(show).join("\n    ")}`);
+      break;
+    }
+    if (e.stdin !== undefined && !result.calls[found].stdin.equals(Buffer.from(e.stdin, "utf8"))) {
+      problems.push(`${show(e)} read different input:\n--- expected\n${e.stdin}\n--- got\n${result.calls[found].stdin.toString()}`);
+    }
+    at = found + 1;
+  }
+  if (result.status !== expected.status) problems.push(`exit status ${result.status}, expected ${expected.status}`);
+  return problems;
+}
+
+/** Render and simulate every step of every configuration; returns the problems per configuration. */
+export async function simulateSettings(all: Settings[], steps?: (s: Settings) => StepName[]): Promise<{ problems: string[][]; stderr: string }> {
+  const jobs: { i: number; step: StepName; script: string; expected: StepExpectation }[] = [];
+  all.forEach((s, i) => {
+    const files = renderHostFiles(s);
+    const names = steps ? steps(s) : stepNames(s);
+    for (const step of names) jobs.push({ i, step, script: renderStepScript(s, step, files), expected: expectedCalls(s, step, files) });
+  });
+  const { results, stderr } = await simulate(jobs.map((j) => j.script));
+  const problems: string[][] = all.map(() => []);
+  jobs.forEach((j, k) => {
+    for (const p of checkRun(results[k], j.expected)) problems[j.i].push(`step ${j.step}: ${p}`);
+  });
+  return { problems, stderr };
+}

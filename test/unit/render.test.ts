@@ -1,0 +1,279 @@
+/**
+ * The pure renderers: snapshots of everything rendered for two representative configurations, and
+ * properties over generated valid configurations checked with the real tools: shellcheck for every
+ * shell script, `nginx -t` for every nginx site, supervisord's parser for the programs file, Python
+ * for gunicorn.conf.py, and bash for the step command's quoting.
+ */
+import fc from "fast-check";
+import { Settings } from "../../components/config";
+import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNames } from "../../components/host-files";
+import { layoutOf, siteSlug } from "../../components/layout";
+import { validRaw } from "./lib/arbitraries";
+import { Raw, parse, plainRaw, problemsOf, tlsCeleryRaw } from "./lib/fixtures";
+import { NginxChecker, describeFindings, evalGunicornConfs, parseSupervisor, removeTemps, runBashHarness, shellcheck, splitNul, tempDir } from "./lib/tools";
+
+jest.setTimeout(180_000);
+afterAll(removeTemps);
+
+const REPRESENTATIVE: [string, () => Raw][] = [
+  ["tls-celery", tlsCeleryRaw],
+  ["plain-http", plainRaw],
+];
+
+describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw) => {
+  const s = parse(raw());
+
+  test("the configuration is what the snapshots are meant to show", () => {
+    if (s.tls) {
+      expect([s.celeryApp, s.fixtures.length > 0, Boolean(s.repoDeployKey), s.ec2]).toEqual(["example", true, true, false]);
+    } else {
+      expect([s.celeryApp, s.fixtures, s.repoDeployKey, s.ec2]).toEqual([undefined, [], undefined, true]);
+    }
+  });
+
+  test("step names", () => {
+    expect(stepNames(s)).toMatchSnapshot();
+  });
+
+  const files = renderHostFiles(s);
+  test.each(Object.keys(files))("host file %s", (name) => {
+    expect(files[name]).toMatchSnapshot();
+  });
+
+  test.each(stepNames(s))("step script %s", (step) => {
+    expect(renderStepScript(s, step)).toMatchSnapshot();
+  });
+
+  test("server envrc (fake secrets)", () => {
+    expect(renderServerEnv(s)).toMatchSnapshot();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Properties over generated valid configurations
+
+const RUNS = 40;
+/** shellcheck takes ~50 ms of CPU per step script: fewer configurations, every script of each. */
+const SHELLCHECK_RUNS = 30;
+
+/** fast-check generates valid raw configurations; each must parse (asserted), and is collected. */
+function generate(runs: number, extra: Raw[] = []): Settings[] {
+  const out = extra.map(parse);
+  fc.assert(
+    fc.property(validRaw(), (raw) => {
+      out.push(parse(raw)); // throws (and fast-check shrinks) when a valid configuration is refused
+    }),
+    { numRuns: runs },
+  );
+  return out;
+}
+
+const label = (s: Settings) => JSON.stringify({ ...s, sshPrivateKey: "…", repoDeployKey: s.repoDeployKey ? "…" : undefined });
+
+describe("every rendered shell script passes shellcheck", () => {
+  test(`step scripts, step commands, runinenv.sh, the certbot hook and .server.envrc (${SHELLCHECK_RUNS} configurations)`, async () => {
+    // Plus values that once tripped shellcheck or could: a leading "=", quotes, expansions, backslashes.
+    const tricky = {
+      ...tlsCeleryRaw(),
+      appEnv: JSON.stringify({ A: "=x", B: "=", C: "a'b", D: "$(x) `y` ${z}", E: "\\", F: "-n", G: "", H: "~/x", I: "a\nb", J: "“x”\t#!", K: "*?[a]", L: "{a,b}", M: "' '" }),
+    };
+    // …and values that are also the names of common commands (shellcheck's SC2209 on `ref=test`).
+    const commandLike = { ...plainRaw(), appUser: "admin", repoRef: "test", djangoDir: "make", homepageDir: "file" };
+    const all = generate(SHELLCHECK_RUNS, [...REPRESENTATIVE.map(([, r]) => r()), tricky, commandLike]);
+    const scripts: Record<string, string> = {};
+    const envrcs: Record<string, string> = {};
+    all.forEach((s, i) => {
+      const files = renderHostFiles(s);
+      for (const step of stepNames(s)) {
+        const script = renderStepScript(s, step, files);
+        scripts[`${i}:step ${step}`] = script;
+        scripts[`${i}:command ${step}`] = stepCommand(script);
+      }
+      scripts[`${i}:runinenv.sh`] = files["runinenv.sh"];
+      scripts[`${i}:certbot-deploy-hook.sh`] = files["certbot-deploy-hook.sh"];
+      envrcs[`${i}:.server.envrc`] = renderServerEnv(s);
+    });
+    // .server.envrc is data: values are single-quoted on purpose, so shellcheck's notes about
+    // literal text in single quotes are expected there: SC2016 "expressions don't expand", SC1003
+    // "want to escape a single quote?", SC2088 "tilde does not expand in quotes". Every other
+    // finding, at every severity, fails.
+    const [a, b] = await Promise.all([shellcheck(scripts), shellcheck(envrcs, { exclude: [2016, 1003, 2088] })]);
+    const failures = [...Object.entries({ ...a }).map(([n, f]) => [n, f, scripts[n]] as const), ...Object.entries(b).map(([n, f]) => [n, f, envrcs[n]] as const)]
+      .filter(([, f]) => f.length > 0)
+      .map(([n, f, text]) => `${n} (config ${label(all[Number(n.split(":")[0])])}):\n${describeFindings(text, f)}`);
+    expect(failures).toEqual([]);
+  });
+
+  test("the shellcheck harness reports problems (so a clean result means something)", async () => {
+    const r = await shellcheck({ bad: "#!/bin/bash\nsite=$1\nrm -rf $site/x\n", good: "#!/bin/bash\nset -eu\necho \"$1\"\n" });
+    expect(r.bad.map((f) => f.code)).toContain(2086);
+    expect(r.good).toEqual([]);
+  });
+});
+
+describe("every nginx site passes the real nginx -t", () => {
+  const nginx = new NginxChecker();
+  beforeAll(() => nginx.init());
+
+  test(`site.conf and acme-bootstrap.conf (${RUNS} configurations)`, async () => {
+    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    expect(all.some((s) => s.tls) && all.some((s) => !s.tls)).toBe(true);
+    // Each file under the nginx.conf its step leaves: the bootstrap on a fresh host (stock file),
+    // the site after the nginxSite step's own edits.
+    const jobs = all.flatMap((s) => {
+      const f = renderHostFiles(s);
+      return [
+        { s, name: "site.conf", text: f["site.conf"], step: renderStepScript(s, "nginxSite", f) },
+        { s, name: "acme-bootstrap.conf", text: f["acme-bootstrap.conf"], step: "" },
+      ];
+    });
+    const results = await Promise.all(jobs.map((j) => nginx.check(j.text, j.step)));
+    const failures = results.flatMap((r, i) => (r.ok ? [] : [`${jobs[i].name} for ${label(jobs[i].s)}:\n${r.output}\n${jobs[i].text}`]));
+    expect(failures).toEqual([]);
+    // The TLS site names the certificate of its own domain (the test copy re-roots only that path).
+    for (const [i, j] of jobs.entries()) {
+      if (j.name !== "site.conf" || !j.s.tls) continue;
+      expect(j.text).toContain(`ssl_certificate /etc/letsencrypt/live/${j.s.domain}/fullchain.pem;`);
+      expect(results[i].tested).not.toMatch(/^\s*ssl_certificate(?:_key)? \/etc\//m);
+    }
+  });
+
+  test("the longest socket path validation accepts (107 bytes) passes nginx -t; one byte more is refused", async () => {
+    const raw = { ...tlsCeleryRaw(), baseDir: "/srv", domain: `${"a".repeat(60)}.${"b".repeat(19)}.com` };
+    const s = parse(raw);
+    const { socket } = layoutOf(s);
+    expect(Buffer.byteLength(socket)).toBe(107);
+    const site = renderHostFiles(s)["site.conf"];
+    const step = renderStepScript(s, "nginxSite");
+    expect((await nginx.check(site, step)).ok).toBe(true);
+    // nginx (like Gunicorn) cannot use a longer one, so validation refuses it.
+    const longer = await nginx.check(site.replace(`server unix:${socket} `, `server unix:${socket}x `), step);
+    expect(longer.output).toMatch(/too long path in the unix domain socket/);
+    expect(problemsOf({ ...raw, domain: `${"a".repeat(60)}.${"b".repeat(20)}.com` })).toEqual([
+      expect.stringMatching(/^django-deploy:baseDir: is too long for this domain: .* 108 bytes, a unix socket path holds at most 107/),
+    ]);
+  });
+
+  test("the nginxSite step's nginx.conf edits: TLS 1.2+ only, and room for long server names", async () => {
+    // 43 characters: www.<domain> no longer fits Debian's default server_names_hash_bucket_size (64).
+    const s = parse({ ...tlsCeleryRaw(), domain: `${"a".repeat(39)}.com` });
+    const site = renderHostFiles(s)["site.conf"];
+    const stock = await nginx.check(site);
+    expect(stock.output).toMatch(/could not build server_names_hash, you should increase server_names_hash_bucket_size: 64/);
+    const edited = await nginx.check(site, renderStepScript(s, "nginxSite"));
+    expect(edited.output).toMatch(/test is successful/);
+    expect(edited.ok).toBe(true);
+    expect(edited.conf).toMatch(/^\tssl_protocols TLSv1\.2 TLSv1\.3;(?: #.*)?$/m);
+    expect(edited.conf).toMatch(/^\tserver_names_hash_bucket_size 128;$/m);
+    expect(edited.conf).not.toMatch(/TLSv1\.1/);
+  });
+
+  test("the nginx harness rejects a broken site (so a pass means something)", async () => {
+    const s = parse(tlsCeleryRaw());
+    const site = renderHostFiles(s)["site.conf"];
+    const step = renderStepScript(s, "nginxSite");
+    expect((await nginx.check(site, step)).ok).toBe(true);
+    expect((await nginx.check(site.replace("client_max_body_size 25M;", "client_max_body_size 25 M;"), step)).ok).toBe(false);
+    expect((await nginx.check(site.replace("proxy_pass http://example-com-gunicorn;", "proxy_pass http://example-com-gunicron;"), step)).ok).toBe(false);
+  });
+});
+
+describe("the supervisord programs parse with supervisord's own parser", () => {
+  test(`programs, commands, user, stop timeouts (${RUNS} configurations)`, async () => {
+    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    expect(all.some((s) => s.celeryApp) && all.some((s) => !s.celeryApp)).toBe(true);
+    const parsed = await parseSupervisor(all.map((s) => renderHostFiles(s)["supervisor.conf"]));
+    all.forEach((s, i) => {
+      const r = parsed[i];
+      const p = layoutOf(s);
+      const g = siteSlug(s);
+      const context = label(s);
+      expect({ context, error: r.error }).toEqual({ context, error: undefined });
+      const wrapper = [p.runinenv, "python", "-m"];
+      const programs: [string, string[], number, number][] = [[`${g}-web`, [...wrapper, "gunicorn", "--config", p.gunicornConf], 40, 3]];
+      if (s.celeryApp) {
+        programs.push([`${g}-celery`, [...wrapper, "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"], 600, 5]);
+        programs.push([`${g}-beat`, [...wrapper, "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule], 30, 5]);
+      }
+      expect({ context, groups: r.groups }).toEqual({ context, groups: [{ name: g, programs: programs.map(([n]) => n) }] });
+      expect({ context, processes: r.processes }).toEqual({
+        context,
+        processes: programs.map(([name, argv, stopwaitsecs, startsecs]) => ({
+          group: g,
+          name,
+          command: argv.join(" "),
+          argv,
+          user: s.appUser,
+          directory: p.code,
+          stopwaitsecs,
+          stopsignal: 15,
+          stopasgroup: true,
+          killasgroup: true,
+          startsecs,
+          autostart: true,
+          autorestart: "RestartUnconditionally",
+          redirect_stderr: true,
+          environment: { HOME: p.home, USER: s.appUser },
+          stdout_logfile: `${p.logs}/${name.slice(g.length + 1)}.log`,
+        })),
+      });
+      // The only directory supervisord needs besides its own is the site's logs/ (the layout step makes it).
+      expect(r.requiredDirs.filter((d) => d !== p.logs).every((d) => d.includes("django-deploy-supervisor-"))).toBe(true);
+    });
+  });
+
+  test("the supervisord harness reports a broken file", async () => {
+    const good = renderHostFiles(parse(plainRaw()))["supervisor.conf"];
+    const [ok, badValue, badSection] = await parseSupervisor([good, good.replace("stopwaitsecs=40", "stopwaitsecs=forty"), good.replace("[group:", "[grup:")]);
+    expect(ok.ok).toBe(true);
+    expect(badValue.ok).toBe(false);
+    expect(badSection.ok && badSection.groups.length === 1 && badSection.groups[0].programs.length === 1).toBe(true); // no group section: the program is its own group
+    expect(badSection.groups[0].name).toBe("example-org-web");
+  });
+});
+
+describe("gunicorn.conf.py is Python that says what the layout says", () => {
+  test(`(${RUNS} configurations)`, async () => {
+    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    const values = await evalGunicornConfs(all.map((s) => renderHostFiles(s)["gunicorn.conf.py"]));
+    all.forEach((s, i) => {
+      const p = layoutOf(s);
+      expect(values[i]).toMatchObject({
+        wsgi_app: `${s.wsgiModule}:application`,
+        chdir: p.code,
+        bind: `unix:${p.socket}`,
+        umask: 0o007,
+        accesslog: `${p.logs}/gunicorn-access.log`,
+        proc_name: `${siteSlug(s)}-web`,
+        timeout: 30,
+        graceful_timeout: 30,
+      });
+      if (s.gunicornWorkers) expect(values[i].workers).toBe(s.gunicornWorkers);
+      else expect(values[i].workers).toBeGreaterThanOrEqual(3);
+    });
+  });
+});
+
+describe("the step command hands bash exactly the script", () => {
+  test(`(${RUNS} configurations, every step)`, async () => {
+    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    const scripts = [...new Set(all.flatMap((s) => stepNames(s).map((step) => renderStepScript(s, step))))];
+    // The command string runs as the SSH login shell would run it; `sudo` is a function that
+    // prints the script it was given (argument 4: sudo -n /bin/bash -c SCRIPT).
+    const harness = [
+      "set -u",
+      "cat() { local d=''; IFS= read -r -d '' d || true; builtin printf '%s' \"$d\"; }",
+      "sudo() { [ \"$1 $2 $3\" = '-n /bin/bash -c' ] || return 9; builtin printf '%s\\0' \"$4\"; }",
+      ...scripts.map(stepCommand),
+      "",
+    ].join("\n");
+    const r = await runBashHarness(harness, tempDir("stepcommand"));
+    expect(r.stderr).toBe("");
+    const got = splitNul(r.stdout).map((b) => b.toString("utf8"));
+    expect(got).toEqual(scripts.map((s) => s.replace(/\n+$/, "")));
+  });
+
+  test("a script holding the delimiter line is refused", () => {
+    expect(() => stepCommand("echo a\nDJANGO_DEPLOY_STEP\necho b\n")).toThrow(/delimiter/);
+  });
+});
