@@ -122,6 +122,7 @@ async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: st
   if (o.retain) next.retain = true;
   if (mode === "preview") steps.push({ name, type, op, diffKeys });
   else if (op !== "same") {
+    log(`${type} (${name}): ${op}${diffKeys.length ? ` (changed: ${diffKeys.join(", ")})` : ""}`);
     const host = news.connection as Conn, src = news.source as Source & { hash: string };
     const copy = () => step(type, name, op, () => copyToRemote(host, src, news.remotePath, (l) => log(`${type} (${name}): ${l}`)));
     if (op === "replace" && o.dbr) await remove(old!, "delete");
