@@ -12,6 +12,7 @@ import { AppCode } from "./components/app-code";
 import { PythonEnv } from "./components/python-env";
 import { AppRelease } from "./components/app-release";
 import { WebServer } from "./components/web-server";
+import { SiteDns } from "./components/site-dns";
 
 const settings = loadSettings(); // throws a readable error before any resource exists
 
@@ -43,7 +44,9 @@ const app = new AppRelease("app", {
   requirementsHash: code.requirementsHash,
   settingsFingerprint: env.settingsFingerprint,
 });
-const web = new WebServer("web", { ...common, after: [host.ready], app: app.running });
+// Certbot's http-01 challenge needs the names to resolve to the host first.
+const dns = settings.dnsZoneId ? new SiteDns("dns", { zoneId: settings.dnsZoneId, domain: settings.domain, address }) : undefined;
+const web = new WebServer("web", { ...common, after: [host.ready, ...(dns ? [dns] : [])], app: app.running });
 
 const scheme = settings.tls ? "https" : "http";
 // The URL is known once nginx serves the site.

@@ -89,6 +89,9 @@ export const configSchema = z
     sshPrivateKey: pattern(PRIVATE_KEY, "a PEM or OpenSSH private key ('-----BEGIN … PRIVATE KEY-----')").describe(
       "Secret. Private half of the deploy key pair, used for every SSH connection to the host.",
     ),
+    dnsZoneId: pattern(/^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ")
+      .optional()
+      .describe("Route 53 hosted zone of the domain. When set, A records for <domain> and www.<domain> point at the host before Certbot asks for a certificate (review stacks need this)."),
     instanceType: pattern(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "an EC2 instance type such as t3.small").default("t3.small").describe("EC2 instance type."),
     rootVolumeGiB: int("Size of the encrypted gp3 root volume in GiB.", 8, 16384).default(20),
     protect: bool("Protect the instance and its Elastic IP from deletion (prod).", false),

@@ -68,6 +68,9 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
       problems.push(`${key("sshPort")}: must be 22 for an EC2 host (the Debian AMI's sshd listens on 22); another port is for an existing server (set host)${describeValue("sshPort", raw)}`);
     }
   }
+  if (s.dnsZoneId && s.host && !/^\d+\.\d+\.\d+\.\d+$/.test(s.host)) {
+    problems.push(`${key("dnsZoneId")}: needs host to be an IPv4 address (the A records point at it), or no host (EC2)${describeValue("host", raw)}`);
+  }
   const world = (s.sshAllowedCidrs ?? []).filter((c) => /^(?:0\.0\.0\.0|::)\/0$/.test(c));
   if (world.length > 0 && !s.sshAllowWorld) {
     problems.push(`${key("sshAllowedCidrs")}: ${world.join(", ")} opens SSH to the whole internet; list your own CIDR blocks, or set sshAllowWorld: true to accept that`);

@@ -147,3 +147,23 @@ describe("dev stack (EC2)", () => {
     expect(prod.exports.deployedRef.value).toMatch(/^v1\.0\.0 \([0-9a-f]{40}\)$/);
   });
 });
+
+describe("dnsZoneId (Route 53)", () => {
+  test("A records for the apex and www point at the Elastic IP, before any certificate step", async () => {
+    const run = await runProgram(stackConfig("staging", { dnsZoneId: "Z0123456789ABCDEFGHIJ" }), { stack: "staging" });
+    expect(run.error).toBeUndefined();
+    const records = ofType(run, "aws:route53/record:Record");
+    expect(records.map((r) => [r.name, r.inputs.name, r.inputs.type, r.inputs.records, r.inputs.zoneId]).sort()).toEqual([
+      ["dns-apex", "staging.example.com", "A", [FAKE_IP], "Z0123456789ABCDEFGHIJ"],
+      ["dns-www", "www.staging.example.com", "A", [FAKE_IP], "Z0123456789ABCDEFGHIJ"],
+    ]);
+    const dns = one(run, "django-deploy:dns:SiteDns");
+    for (const step of ["web-acme-bootstrap", "web-certificate"]) expect(run.byName(step).seq).toBeGreaterThan(Math.max(...records.map((r) => r.seq)));
+    expect(run.byName("web-acme-bootstrap").options.dependencies).toEqual(expect.arrayContaining(records.map((r) => r.urn)));
+    expect(dns.name).toBe("dns");
+  });
+
+  test("no DNS record without dnsZoneId", () => {
+    expect(ofType(dev, "aws:route53/record:Record")).toEqual([]);
+  });
+});

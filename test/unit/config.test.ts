@@ -96,6 +96,7 @@ const CASES: BadCase[] = [
   // packages and web
   bad("extraPackages uppercase", E, { extraPackages: JSON.stringify(["LibPQ-dev"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
   bad("extraPackages with ;", E, { extraPackages: JSON.stringify(["libpq-dev;reboot"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
+  bad("dnsZoneId not a zone ID", E, { dnsZoneId: "example.com" }, "dnsZoneId", "a Route 53 hosted zone ID"),
   bad("certbotEmail invalid", E, { certbotEmail: "ops at example.com" }, "certbotEmail", "must be an email address such as ops@example.com"),
   bad("certbotEmail starting with -", E, { certbotEmail: "-ops@example.com" }, "certbotEmail", "not starting with -"),
   bad("certbotEmail missing with tls on", E, { certbotEmail: undefined }, "certbotEmail", "is required when tls is on: an email address such as ops@example.com"),
