@@ -44,8 +44,11 @@ describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw) => {
     expect(renderStepScript(s, step)).toMatchSnapshot();
   });
 
-  test("server envrc (fake secrets)", () => {
-    expect(renderServerEnv(s)).toMatchSnapshot();
+  test("server envrc (secret values replaced by placeholders: no secret, even a fake one, in a snapshot)", () => {
+    const placeholders = Object.fromEntries(Object.keys(s.appEnv).map((k) => [k, `<${k} from appEnv>`]));
+    const text = renderServerEnv({ ...s, appEnv: placeholders });
+    expect(text).toContain("export SECRET_KEY='<SECRET_KEY from appEnv>'");
+    expect(text).toMatchSnapshot();
   });
 });
 

@@ -3,12 +3,14 @@
  * server settings (appEnv values) appear only in .server.envrc — which components send on a
  * step's standard input, never in a command string.
  */
+import * as fs from "fs";
+import * as path from "path";
 import fc from "fast-check";
 import { Settings } from "../../components/config";
 import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNames } from "../../components/host-files";
 import { py, sh } from "../../components/templates";
 import * as A from "./lib/arbitraries";
-import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY, FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, Raw, parse, plainRaw, tlsCeleryRaw } from "./lib/fixtures";
+import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY, FAKE_SECRET_VALUES, FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, Raw, parse, plainRaw, tlsCeleryRaw } from "./lib/fixtures";
 
 /** Every text rendered for a configuration, except .server.envrc. */
 function renderedOutsideEnvrc(s: Settings): Record<string, string> {
@@ -85,5 +87,17 @@ describe("generated configurations", () => {
     expect(leaks({ a: `x = ${py(secret)}` }, [secret]).length).toBeGreaterThan(0);
     expect(leaks({ a: `-----\n${FAKE_SSH_KEY_BODY}\n` }, KEYS)).toHaveLength(1);
     expect(leaks({ a: "nothing here" }, [secret, ...KEYS])).toEqual([]);
+  });
+});
+
+describe("snapshots", () => {
+  test("no snapshot file holds a secret value, not even a fake one", () => {
+    const dir = path.join(__dirname, "__snapshots__");
+    const files = fs.readdirSync(dir).filter((f) => f.endsWith(".snap"));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) {
+      const text = fs.readFileSync(path.join(dir, f), "utf8");
+      for (const secret of FAKE_SECRET_VALUES) expect({ f, leaked: text.includes(secret.trim()) }).toEqual({ f, leaked: false });
+    }
   });
 });
