@@ -5,6 +5,7 @@
  * host from inside. Then re-applies, changes, faults, reboot, destroy. Needs root; never skips.
  * The tests run in order and share one host (index 71).
  */
+import { randomBytes } from "crypto";
 import * as fs from "fs";
 import { ApplyResult, apply, destroy } from "../../sandbox/runner";
 import { LocalSite, startLocalSite } from "../../sandbox/local-site";
@@ -308,6 +309,24 @@ describe("faults", () => {
     expect((await get("/version")).body.trim()).toBe(versionText("v2"));
     const none = await apply(site.run({ repoRef: "v2" }));
     expect(none.executed).toEqual([]);
+  }, 10 * MIN);
+
+  test("a step holding a secret fails midway: its error carries no secret; new settings restart the programs", async () => {
+    const appEnv = { ...site.appEnv, SECRET_KEY: `rotated-${randomBytes(30).toString("base64url")}` };
+    const before = await programs(site.host);
+    const cut = await apply(site.run({ repoRef: "v2", appEnv }, { fault: { cutResource: "env-server-env", afterMs: 1 } }));
+    expect(cut.error).toContain("env-server-env");
+    expect(cut.error).not.toContain(appEnv.SECRET_KEY);
+    expect(cut.error).not.toContain(site.appEnv.SECRET_KEY);
+    const again = await apply(site.run({ repoRef: "v2", appEnv }));
+    expect(again.error).toBeUndefined();
+    expect(names(again)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
+    expect((await programs(site.host)).web.pid).not.toBe(before.web.pid); // new settings: a restart, not a HUP
+    const log = fs.readFileSync(site.run().logPath!, "utf8");
+    expect(log).not.toContain(appEnv.SECRET_KEY);
+    const back = await apply(site.run({ repoRef: "v2" }));
+    expect(names(back)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
+    expect((await get("/celery")).status).toBe(200);
   }, 10 * MIN);
 
   test("rebooting the host: the site comes back without a new apply", async () => {
