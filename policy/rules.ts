@@ -11,6 +11,7 @@
  * for that resource; reading unrelated fields would make that happen needlessly.
  */
 import * as aws from "@pulumi/aws";
+import type * as pulumi from "@pulumi/pulumi";
 import type { Unwrap } from "@pulumi/pulumi";
 import { ResourceValidationArgs, ResourceValidationPolicy, validateResourceOfType } from "@pulumi/policy";
 
@@ -241,6 +242,21 @@ function tagSources(props: { tags?: Tags }, args: ResourceValidationArgs): TagSo
 
 const mandatory = "mandatory" as const;
 
+/** The tag rule for one resource type (its tags, or the provider's defaultTags, must name the project). */
+function requiredTags<R extends pulumi.Resource>(
+  name: string,
+  what: string,
+  type: { new (...args: any[]): R; isInstance(o: any): o is R },
+): ResourceValidationPolicy {
+  return {
+    name,
+    description: `${what} carry the ${REQUIRED_TAGS.join(", ")} tags.`,
+    enforcementLevel: mandatory,
+    severity: "medium",
+    validateResource: validateResourceOfType(type, (props, args, report) => checkRequiredTags(tagSources(props as { tags?: Tags }, args), report)),
+  };
+}
+
 export const policies: ResourceValidationPolicy[] = [
   {
     name: "ec2-instance-imdsv2",
@@ -296,42 +312,10 @@ export const policies: ResourceValidationPolicy[] = [
       checkVpcIngressRule(props, report),
     ),
   },
-  {
-    name: "required-tags-ec2-instance",
-    description: `EC2 instances carry the ${REQUIRED_TAGS.join(", ")} tags.`,
-    enforcementLevel: mandatory,
-    severity: "medium",
-    validateResource: validateResourceOfType(aws.ec2.Instance, (props, args, report) =>
-      checkRequiredTags(tagSources(props, args), report),
-    ),
-  },
-  {
-    name: "required-tags-security-group",
-    description: `Security groups carry the ${REQUIRED_TAGS.join(", ")} tags.`,
-    enforcementLevel: mandatory,
-    severity: "medium",
-    validateResource: validateResourceOfType(aws.ec2.SecurityGroup, (props, args, report) =>
-      checkRequiredTags(tagSources(props, args), report),
-    ),
-  },
-  {
-    name: "required-tags-key-pair",
-    description: `EC2 key pairs carry the ${REQUIRED_TAGS.join(", ")} tags.`,
-    enforcementLevel: mandatory,
-    severity: "medium",
-    validateResource: validateResourceOfType(aws.ec2.KeyPair, (props, args, report) =>
-      checkRequiredTags(tagSources(props, args), report),
-    ),
-  },
-  {
-    name: "required-tags-eip",
-    description: `Elastic IPs carry the ${REQUIRED_TAGS.join(", ")} tags.`,
-    enforcementLevel: mandatory,
-    severity: "medium",
-    validateResource: validateResourceOfType(aws.ec2.Eip, (props, args, report) =>
-      checkRequiredTags(tagSources(props, args), report),
-    ),
-  },
+  requiredTags("required-tags-ec2-instance", "EC2 instances", aws.ec2.Instance),
+  requiredTags("required-tags-security-group", "Security groups", aws.ec2.SecurityGroup),
+  requiredTags("required-tags-key-pair", "EC2 key pairs", aws.ec2.KeyPair),
+  requiredTags("required-tags-eip", "Elastic IPs", aws.ec2.Eip),
 ];
 
 function show(value: unknown): string {
