@@ -45,6 +45,7 @@ export function renderHostFiles(s: Settings): Record<string, string> {
     "certbot-deploy-hook.sh": render("certbot-deploy-hook.sh", ctx),
     "20auto-upgrades": render("20auto-upgrades", ctx),
     "sshd.conf": render("sshd.conf", ctx),
+    "sysctl.conf": render("sysctl.conf", ctx),
   };
 }
 

@@ -50,6 +50,7 @@ async function expectHostFilesRendered(overrides: Record<string, unknown> = {}) 
     "certbot-deploy-hook.sh": "/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx",
     "20auto-upgrades": "/etc/apt/apt.conf.d/20auto-upgrades",
     "sshd.conf": "/etc/ssh/sshd_config.d/50-django-deploy.conf",
+    "sysctl.conf": "/etc/sysctl.d/60-django-deploy.conf",
   };
   for (const [name, remote] of Object.entries(where)) {
     expect({ name, content: await sh(`sudo cat ${remote}`) }).toEqual({ name, content: files[name] });
@@ -213,6 +214,12 @@ describe("host hardening", () => {
     expect(eff).toMatch(/^passwordauthentication no$/m);
     expect(eff).toMatch(/^kbdinteractiveauthentication no$/m);
     expect(eff).toMatch(/^permitrootlogin no$/m);
+    expect(eff).toMatch(/^allowtcpforwarding no$/m);
+    expect(eff).toMatch(/^maxauthtries 3$/m);
+  });
+
+  test("the kernel takes no redirects and logs martians", async () => {
+    expect(await sh("sysctl -n net.ipv4.conf.all.accept_redirects net.ipv4.conf.all.send_redirects net.ipv4.conf.all.log_martians")).toBe("0\n0\n1\n");
   });
 
   test("security updates install themselves (unattended-upgrades)", async () => {

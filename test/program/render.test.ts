@@ -150,7 +150,7 @@ describe("npm run render: output", () => {
       [
         ".django-deploy-render",
         "settings.json",
-        ...["20auto-upgrades", "acme-bootstrap.conf", "certbot-deploy-hook.sh", "gunicorn.conf.py", "runinenv.sh", "site.conf", "sshd.conf", "supervisor.conf", ".server.envrc"].map((f) => `host/${f}`),
+        ...["20auto-upgrades", "acme-bootstrap.conf", "certbot-deploy-hook.sh", "gunicorn.conf.py", "runinenv.sh", "site.conf", "sshd.conf", "supervisor.conf", "sysctl.conf", ".server.envrc"].map((f) => `host/${f}`),
         ...["host-wait", ...ALL_STEPS_BUT_WAIT].map((s) => `steps/${s}.sh`),
       ].sort(),
     );
@@ -201,7 +201,7 @@ describe("npm run render: output", () => {
       env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" },
     });
     expect([res.status, res.stderr]).toEqual([0, ""]);
-    expect(res.stdout).toBe(`rendered 22 files to ${out}\n`);
+    expect(res.stdout).toBe(`rendered 23 files to ${out}\n`);
     expect(diffRu(before, out).text).toBe("");
   }, 30000);
 

@@ -19,7 +19,7 @@ export const FAKE_SHA = "0123456789abcdef0123456789abcdef01234567";
 
 /** External commands (and risky builtins) the stubs stand in for. */
 const STUBS = [
-  "cloud-init", "systemctl", "hostname", "dpkg-query", "grep", "apt-get", "sshd", "useradd", "install", "tee",
+  "cloud-init", "systemctl", "hostname", "dpkg-query", "grep", "apt-get", "sshd", "sysctl", "useradd", "install", "tee",
   "cut", "rm", "cp", "mv", "ln", "nginx", "sed", "certbot", "supervisorctl", "cmp", "sleep", "chmod", "chown",
   "mktemp", "stat", "env", "cat", "git", "python3",
   // builtins
@@ -153,6 +153,8 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
           call("install_file", ["/etc/ssh/sshd_config.d/50-django-deploy.conf", "0644", "root:root"], files["sshd.conf"]),
           call("sshd", ["-t"]),
           call("systemctl", ["reload", "ssh"]),
+          call("install_file", ["/etc/sysctl.d/60-django-deploy.conf", "0644", "root:root"], files["sysctl.conf"]),
+          call("sysctl", ["-q", "-p", "/etc/sysctl.d/60-django-deploy.conf"]),
           call("systemctl", ["enable", "--now", "nginx", "supervisor", "redis-server"]),
         ],
       };
