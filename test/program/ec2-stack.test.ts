@@ -167,3 +167,16 @@ describe("dnsZoneId (Route 53)", () => {
     expect(ofType(dev, "aws:route53/record:Record")).toEqual([]);
   });
 });
+
+describe("teardown (staging, review stacks)", () => {
+  test("destroy removes everything and never needs the host: nothing protected or retained, no remote delete", async () => {
+    const run = await runProgram(stackConfig("staging"), { stack: "pr-42" });
+    expect(run.error).toBeUndefined();
+    const custom = run.registrations.filter((r) => r.custom);
+    expect(custom.map((r) => r.type)).toEqual(expect.arrayContaining(Object.values(AWS_TYPES)));
+    for (const r of custom) {
+      expect({ name: r.name, protect: r.options.protect, retain: r.options.retainOnDelete }).toEqual({ name: r.name, protect: false, retain: false });
+    }
+    for (const c of run.commands()) expect({ name: c.name, delete: c.inputs.delete }).toEqual({ name: c.name, delete: undefined });
+  });
+});
