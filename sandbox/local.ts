@@ -37,7 +37,8 @@ Deployed in ${(result.totalMs / 1000).toFixed(0)} s. The site answers on ${ip} f
   ssh -i ${site.host.privateKeyPath} -o UserKnownHostsFile=${site.host.knownHostsPath} ${site.host.user}@${ip}
 (-k: the certificate comes from the local Pebble CA.) State and log: ${site.workDir}
 Press Ctrl-C to stop and remove everything.`);
-  await new Promise(() => undefined);
+  // A pending promise alone does not keep Node running: hold the event loop open until Ctrl-C.
+  setInterval(() => undefined, 1 << 30);
 }
 
 main().catch(async (e) => {
