@@ -8,7 +8,8 @@ import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { GitServer, PebbleServer, TestHost, startGitServer, startPebble, startTestHost } from "../test/support/testhost";
+import { TestHost, startTestHost } from "../test/support/testhost";
+import { GitServer, PebbleServer, startGitServer, startPebble } from "../test/support/host-services";
 import { SampleRepos, buildSampleRepos } from "../test/support/sample-repos";
 import { StackRun } from "./runner";
 

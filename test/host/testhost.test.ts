@@ -10,7 +10,8 @@ import * as os from "os";
 import * as path from "path";
 
 import { buildSampleRepos, SampleRepos, versionText } from "../support/sample-repos";
-import { GitServer, PebbleServer, shq, startGitServer, startPebble, startTestHost, TestHost } from "../support/testhost";
+import { shq, startTestHost, TestHost } from "../support/testhost";
+import { GitServer, PebbleServer, startGitServer, startPebble } from "../support/host-services";
 
 // Index 200 / name "thself" are reserved for this file (other suites: pick your own).
 const INDEX = 200;
