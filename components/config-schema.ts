@@ -132,6 +132,8 @@ export const configSchema = z
       .describe("Contact email for the ACME account (required when tls is on)."),
     acmeServer: z
       .url({ protocol: /^https$/, error: "must be an https:// ACME directory URL" })
+      // URL parsing forgives leading control characters and more; the value itself must be a plain URL.
+      .regex(/^https:\/\/[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/, "must be an https:// ACME directory URL (URL characters only: no spaces, quotes or control characters)")
       .default(LETS_ENCRYPT)
       .describe("ACME directory URL. Default Let's Encrypt production; staging and review stacks use Let's Encrypt staging."),
     acmeCaBundle: pattern(PEM_CERTS, "one or more PEM certificates ('-----BEGIN CERTIFICATE-----')")

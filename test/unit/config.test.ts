@@ -96,6 +96,8 @@ const CASES: BadCase[] = [
   // packages and web
   bad("extraPackages uppercase", E, { extraPackages: JSON.stringify(["LibPQ-dev"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
   bad("extraPackages with ;", E, { extraPackages: JSON.stringify(["libpq-dev;reboot"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
+  bad("acmeServer with a leading NUL (URL parsing forgives it)", E, { acmeServer: "\u0000https://acme.example.com/dir" }, "acmeServer", "URL characters only"),
+  bad("acmeServer with a space", E, { acmeServer: "https://acme.example.com/a dir" }, "acmeServer", "https:// ACME directory URL"),
   bad("dnsZoneId not a zone ID", E, { dnsZoneId: "example.com" }, "dnsZoneId", "a Route 53 hosted zone ID"),
   bad("certbotEmail invalid", E, { certbotEmail: "ops at example.com" }, "certbotEmail", "must be an email address such as ops@example.com"),
   bad("certbotEmail starting with -", E, { certbotEmail: "-ops@example.com" }, "certbotEmail", "not starting with -"),
