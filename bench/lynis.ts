@@ -9,7 +9,7 @@ import { startLocalSite } from "../sandbox/local-site";
 import { TestHost, startTestHost } from "../test/support/testhost";
 
 async function lynis(host: TestHost): Promise<{ index: number; warnings: string[]; suggestions: string[] }> {
-  await host.run("sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends lynis >/dev/null");
+  await host.run("sudo apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends lynis >/dev/null");
   await host.run("sudo lynis audit system --quick --no-colors --quiet >/dev/null 2>&1 || true");
   const report = await host.run("sudo cat /var/log/lynis-report.dat");
   const values = (key: string) => report.split("\n").filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
