@@ -11,26 +11,11 @@ import * as yaml from "js-yaml";
 import { parseSettings } from "../../components/config";
 import { stepCommand } from "../../components/host-files";
 import { renderTree } from "../../scripts/render";
-import { ConfigInput, EXISTING_HOST, ProgramRun, existingHostConfig, isWrappedSecret, runProgram } from "./harness";
+import { ConfigInput, DOCUMENTED_STEPS, EXISTING_HOST, ProgramRun, existingHostConfig, isWrappedSecret, runProgram } from "./harness";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTestsOnlyxxxxxxxxxxxxxxxxxxxx";
 
-/** The documented steps, in the documented order (README "How it works"). */
-const DOCUMENTED = [
-  "host-wait",
-  "host-packages",
-  "host-layout",
-  "code-deploy-key",
-  "code-checkout",
-  "env-venv",
-  "env-server-env",
-  "env-runinenv",
-  "app-release",
-  "app-supervisor",
-  "web-acme-bootstrap",
-  "web-certificate",
-  "web-nginx-site",
-];
+const DOCUMENTED = DOCUMENTED_STEPS;
 
 /**
  * Which steps each step waits for: its dependsOn (direct, or a component's children) plus the steps

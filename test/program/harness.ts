@@ -28,6 +28,22 @@ export const REPO_ROOT = path.join(__dirname, "..", "..");
 export const SIG_KEY = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
+/** The documented steps (README "How it works"), in order; code-deploy-key only with repoDeployKey. */
+export const DOCUMENTED_STEPS = [
+  "host-wait",
+  "host-packages",
+  "host-layout",
+  "code-deploy-key",
+  "code-checkout",
+  "env-venv",
+  "env-server-env",
+  "env-runinenv",
+  "app-release",
+  "app-supervisor",
+  "web-acme-bootstrap",
+  "web-certificate",
+  "web-nginx-site",
+];
 export const FAKE_IP = "198.51.100.10"; // TEST-NET-2: the fake Elastic IP
 export const FAKE_AMI = "ami-0fakedebian12000";
 
