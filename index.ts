@@ -32,7 +32,13 @@ const address: pulumi.Input<string> = server ? server.publicIp : settings.host!;
 const common = {
   settings,
   files: renderHostFiles(settings),
-  connection: { host: address, port: settings.sshPort, user: settings.hostUser, privateKey: settings.sshPrivateKey, hostKey: settings.sshHostKey },
+  connection: {
+    host: address,
+    port: settings.sshPort,
+    user: settings.hostUser,
+    privateKey: settings.sshPrivateKey,
+    hostKey: settings.sshHostKey,
+  },
 };
 const host = new HostBase("host", { ...common, after: server ? [server] : [] });
 const code = new AppCode("code", { ...common, after: [host.ready] });

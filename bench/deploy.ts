@@ -32,7 +32,9 @@ async function main() {
     for (const s of first.executed) console.log(`| ${s.name} | ${(s.ms / 1000).toFixed(1)} |`);
 
     const noop = await apply(site.run());
-    console.log(`\nNo-op re-apply: ${seconds(noop.totalMs)}, remote commands executed: ${noop.executed.length}${noop.executed.map((e) => ` ${e.name} (${e.op})`).join(",")}`);
+    console.log(
+      `\nNo-op re-apply: ${seconds(noop.totalMs)}, remote commands executed: ${noop.executed.length}${noop.executed.map((e) => ` ${e.name} (${e.op})`).join(",")}`,
+    );
 
     const base = `https://${site.host.ip}`;
     const rows: Array<[string, string]> = [

@@ -9,10 +9,16 @@ import { startLocalSite } from "../sandbox/local-site";
 import { TestHost, startTestHost } from "../test/support/testhost";
 
 async function lynis(host: TestHost): Promise<{ index: number; warnings: string[]; suggestions: string[] }> {
-  await host.run("sudo apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends lynis >/dev/null");
+  await host.run(
+    "sudo apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends lynis >/dev/null",
+  );
   await host.run("sudo lynis audit system --quick --no-colors --quiet >/dev/null 2>&1 || true");
   const report = await host.run("sudo cat /var/log/lynis-report.dat");
-  const values = (key: string) => report.split("\n").filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+  const values = (key: string) =>
+    report
+      .split("\n")
+      .filter((l) => l.startsWith(`${key}=`))
+      .map((l) => l.slice(key.length + 1));
   const index = Number(values("hardening_index")[0]);
   if (!Number.isFinite(index)) throw new Error("lynis wrote no hardening_index");
   return { index, warnings: values("warning[]"), suggestions: values("suggestion[]") };
@@ -32,7 +38,9 @@ async function main() {
     if (r.error) throw new Error(r.error);
     const prov = await lynis(site.host);
     console.log("| host | Lynis hardening index | warnings | suggestions |\n| --- | --- | --- | --- |");
-    console.log(`| stock Debian 12 (fresh test host) | ${stockResult.index} | ${stockResult.warnings.length} | ${stockResult.suggestions.length} |`);
+    console.log(
+      `| stock Debian 12 (fresh test host) | ${stockResult.index} | ${stockResult.warnings.length} | ${stockResult.suggestions.length} |`,
+    );
     console.log(`| after django-deploy | ${prov.index} | ${prov.warnings.length} | ${prov.suggestions.length} |`);
     console.log("\nProvisioned host, warnings:");
     for (const w of prov.warnings) console.log(`- ${w}`);

@@ -33,7 +33,14 @@ export class AwsHost extends pulumi.ComponentResource {
     const tags = { ...args.tags, Name: name };
     const v4 = args.sshAllowedCidrs.filter((c) => !c.includes(":"));
     const v6 = args.sshAllowedCidrs.filter((c) => c.includes(":"));
-    const web = (port: number) => ({ protocol: "tcp", fromPort: port, toPort: port, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"], description: "web" });
+    const web = (port: number) => ({
+      protocol: "tcp",
+      fromPort: port,
+      toPort: port,
+      cidrBlocks: ["0.0.0.0/0"],
+      ipv6CidrBlocks: ["::/0"],
+      description: "web",
+    });
 
     const sg = new aws.ec2.SecurityGroup(
       `${name}-sg`,

@@ -15,7 +15,8 @@ export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.or
 /** Names the program sets itself in `.server.envrc`; appEnv may not redefine them. */
 export const RESERVED_ENV = ["STATIC_ROOT", "MEDIA_ROOT"] as const;
 /** Names bash treats specially (read-only, computed, or checked on assignment): `.server.envrc` cannot set them. */
-export const SHELL_SPECIAL_ENV = /^(?:_|BASH[A-Z0-9_]*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND)$/;
+export const SHELL_SPECIAL_ENV =
+  /^(?:_|BASH[A-Z0-9_]*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND)$/;
 /** Directory names inside the site directory that belong to the program. */
 export const RESERVED_DIRS = ["public", "logs", "ENV", "var", "run", ".git"] as const;
 
@@ -49,7 +50,9 @@ function json<T extends z.ZodType>(schema: T) {
 }
 
 const bool = (description: string, def: boolean) =>
-  json(z.boolean({ error: "must be true or false" })).default(def).describe(description);
+  json(z.boolean({ error: "must be true or false" }))
+    .default(def)
+    .describe(description);
 
 const int = (description: string, min: number, max: number) =>
   json(
@@ -74,12 +77,16 @@ export const configSchema = z
       .refine((h) => IPV4.test(h) || HOSTNAME.test(h), "must be an IPv4 address or a DNS host name")
       .optional()
       .describe("Address of an existing server. When set, no AWS resource is created and that server is provisioned over SSH."),
-    hostUser: pattern(UNIX_USER, "a Unix user name such as admin").default("admin").describe("SSH user with passwordless sudo on the host (the Debian AMI's user is admin)."),
+    hostUser: pattern(UNIX_USER, "a Unix user name such as admin")
+      .default("admin")
+      .describe("SSH user with passwordless sudo on the host (the Debian AMI's user is admin)."),
     sshPort: int("SSH port of the host.", 1, 65535).default(22),
     sshHostKey: pattern(SSH_PUBLIC_KEY, "a host public key line such as 'ssh-ed25519 AAAA…'")
       .optional()
       .describe("Expected SSH host key of an existing server; when set, connections to any other key are refused."),
-    sshAllowedCidrs: json(z.array(cidr, { error: "must be a list of CIDR blocks, e.g. [\"203.0.113.4/32\"]" }).min(1, "must list at least one CIDR block"))
+    sshAllowedCidrs: json(
+      z.array(cidr, { error: 'must be a list of CIDR blocks, e.g. ["203.0.113.4/32"]' }).min(1, "must list at least one CIDR block"),
+    )
       .optional()
       .describe("CIDR blocks allowed to reach port 22 of the EC2 host (required for EC2)."),
     sshAllowWorld: bool("Explicit opt-in to open port 22 to 0.0.0.0/0 or ::/0.", false),
@@ -91,20 +98,32 @@ export const configSchema = z
     ),
     dnsZoneId: pattern(/^Z[A-Z0-9]{1,31}$/, "a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ")
       .optional()
-      .describe("Route 53 hosted zone of the domain. When set, A records for <domain> and www.<domain> point at the host before Certbot asks for a certificate (review stacks need this)."),
-    instanceType: pattern(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "an EC2 instance type such as t3.small").default("t3.small").describe("EC2 instance type."),
+      .describe(
+        "Route 53 hosted zone of the domain. When set, A records for <domain> and www.<domain> point at the host before Certbot asks for a certificate (review stacks need this).",
+      ),
+    instanceType: pattern(/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, "an EC2 instance type such as t3.small")
+      .default("t3.small")
+      .describe("EC2 instance type."),
     rootVolumeGiB: int("Size of the encrypted gp3 root volume in GiB.", 8, 16384).default(20),
     protect: bool("Protect the instance and its Elastic IP from deletion (prod).", false),
     repoUrl: pattern(GIT_URL, "a git URL: https://…, ssh://…, git://… or user@host:path (no spaces or quotes)").describe(
       "Parent git repository whose submodules hold the Django code and the homepage.",
     ),
-    repoRef: pattern(GIT_REF, "a git branch, tag or commit such as main, v1.2.0 or a SHA (letters, digits, . _ / -)").default("main").describe("Branch, tag or commit to deploy."),
+    repoRef: pattern(GIT_REF, "a git branch, tag or commit such as main, v1.2.0 or a SHA (letters, digits, . _ / -)")
+      .default("main")
+      .describe("Branch, tag or commit to deploy."),
     repoDeployKey: pattern(PRIVATE_KEY, "a PEM or OpenSSH private key ('-----BEGIN … PRIVATE KEY-----')")
       .optional()
       .describe("Secret. SSH key with read access to private repositories; installed for the app user only."),
-    djangoDir: pattern(SEGMENT, "a single directory name such as example-django").default("example-django").describe("Submodule directory holding manage.py and requirements.txt."),
-    homepageDir: pattern(SEGMENT, "a single directory name such as homepage").default("homepage").describe("Submodule directory holding the static homepage (index.html)."),
-    wsgiModule: pattern(PY_DOTTED, "a dotted Python module such as example.wsgi").describe("WSGI module Gunicorn serves (its `application`)."),
+    djangoDir: pattern(SEGMENT, "a single directory name such as example-django")
+      .default("example-django")
+      .describe("Submodule directory holding manage.py and requirements.txt."),
+    homepageDir: pattern(SEGMENT, "a single directory name such as homepage")
+      .default("homepage")
+      .describe("Submodule directory holding the static homepage (index.html)."),
+    wsgiModule: pattern(PY_DOTTED, "a dotted Python module such as example.wsgi").describe(
+      "WSGI module Gunicorn serves (its `application`).",
+    ),
     celeryApp: pattern(PY_DOTTED, "a dotted Python module such as example")
       .optional()
       .describe("Celery app module (`celery -A`). When set, a worker and exactly one beat run; when unset, none."),
@@ -117,12 +136,16 @@ export const configSchema = z
         z.string({ error: "values must be strings" }).refine((v) => !v.includes("\0"), "values must not contain NUL bytes"),
         {
           error: (iss) =>
-            iss.code === "invalid_key" ? "keys must be environment variable names (letters, digits, _; not starting with a digit)" : "must be an object of NAME: value strings",
+            iss.code === "invalid_key"
+              ? "keys must be environment variable names (letters, digits, _; not starting with a digit)"
+              : "must be an object of NAME: value strings",
         },
       ),
     ).describe("Secret. Server settings written to .server.envrc (DATABASE_URL, SECRET_KEY, …)."),
     gunicornWorkers: int("Gunicorn worker processes. Default: 2 × vCPU + 1 of the host, computed when Gunicorn starts.", 1, 64).optional(),
-    clientMaxBodySize: pattern(/^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/, "an nginx size such as 100M, 512k or 0 (unlimited)").default("100M").describe("nginx client_max_body_size (largest upload)."),
+    clientMaxBodySize: pattern(/^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/, "an nginx size such as 100M, 512k or 0 (unlimited)")
+      .default("100M")
+      .describe("nginx client_max_body_size (largest upload)."),
     tls: bool("Obtain a certificate with Certbot and serve HTTPS with http→https and apex→www redirects.", true),
     certbotEmail: z
       .email({ error: "must be an email address such as ops@example.com" })
@@ -133,7 +156,10 @@ export const configSchema = z
     acmeServer: z
       .url({ protocol: /^https$/, error: "must be an https:// ACME directory URL" })
       // URL parsing forgives leading control characters and more; the value itself must be a plain URL.
-      .regex(/^https:\/\/[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/, "must be an https:// ACME directory URL (URL characters only: no spaces, quotes or control characters)")
+      .regex(
+        /^https:\/\/[A-Za-z0-9._~:/?#[\]@!$&'()*+,;=%-]+$/,
+        "must be an https:// ACME directory URL (URL characters only: no spaces, quotes or control characters)",
+      )
       .default(LETS_ENCRYPT)
       .describe("ACME directory URL. Default Let's Encrypt production; staging and review stacks use Let's Encrypt staging."),
     acmeCaBundle: pattern(PEM_CERTS, "one or more PEM certificates ('-----BEGIN CERTIFICATE-----')")
@@ -145,7 +171,10 @@ export const configSchema = z
       .default([])
       .describe("Additional Debian packages to install (e.g. libpq-dev, python3-django)."),
     baseDir: pattern(ABS_PATH, "an absolute path such as /srv/www")
-      .refine((p) => !/^\/(?:etc|usr|bin|sbin|lib|lib64|boot|dev|proc|sys|run|tmp|root)(?:\/|$)/.test(p), "must not be inside a system directory (/etc, /usr, /run, …)")
+      .refine(
+        (p) => !/^\/(?:etc|usr|bin|sbin|lib|lib64|boot|dev|proc|sys|run|tmp|root)(?:\/|$)/.test(p),
+        "must not be inside a system directory (/etc, /usr, /run, …)",
+      )
       .default("/srv/www")
       .describe("Directory holding one directory per site: <baseDir>/<domain>/."),
     appUser: pattern(UNIX_USER, "a Unix user name such as django")

@@ -57,23 +57,33 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   }
   if (!s.host) {
     if (!s.sshAllowedCidrs) {
-      problems.push(`${key("sshAllowedCidrs")}: is required for an EC2 host: list who may reach port 22, e.g. ["203.0.113.4/32"] (or set host for an existing server)`);
+      problems.push(
+        `${key("sshAllowedCidrs")}: is required for an EC2 host: list who may reach port 22, e.g. ["203.0.113.4/32"] (or set host for an existing server)`,
+      );
     }
     if (!s.sshPublicKey) {
-      problems.push(`${key("sshPublicKey")}: is required for an EC2 host: the public half of sshPrivateKey, e.g. "ssh-ed25519 AAAA… deploy"`);
+      problems.push(
+        `${key("sshPublicKey")}: is required for an EC2 host: the public half of sshPrivateKey, e.g. "ssh-ed25519 AAAA… deploy"`,
+      );
     }
     // Nothing moves the AMI's sshd off port 22: another port would only open the security group there,
     // and host-wait (unlimited dial retries) would wait forever.
     if (s.sshPort !== 22) {
-      problems.push(`${key("sshPort")}: must be 22 for an EC2 host (the Debian AMI's sshd listens on 22); another port is for an existing server (set host)${describeValue("sshPort", raw)}`);
+      problems.push(
+        `${key("sshPort")}: must be 22 for an EC2 host (the Debian AMI's sshd listens on 22); another port is for an existing server (set host)${describeValue("sshPort", raw)}`,
+      );
     }
   }
   if (s.dnsZoneId && s.host && !/^\d+\.\d+\.\d+\.\d+$/.test(s.host)) {
-    problems.push(`${key("dnsZoneId")}: needs host to be an IPv4 address (the A records point at it), or no host (EC2)${describeValue("host", raw)}`);
+    problems.push(
+      `${key("dnsZoneId")}: needs host to be an IPv4 address (the A records point at it), or no host (EC2)${describeValue("host", raw)}`,
+    );
   }
   const world = (s.sshAllowedCidrs ?? []).filter((c) => /^(?:0\.0\.0\.0|::)\/0$/.test(c));
   if (world.length > 0 && !s.sshAllowWorld) {
-    problems.push(`${key("sshAllowedCidrs")}: ${world.join(", ")} opens SSH to the whole internet; list your own CIDR blocks, or set sshAllowWorld: true to accept that`);
+    problems.push(
+      `${key("sshAllowedCidrs")}: ${world.join(", ")} opens SSH to the whole internet; list your own CIDR blocks, or set sshAllowWorld: true to accept that`,
+    );
   }
   if (s.tls && !s.certbotEmail) {
     problems.push(`${key("certbotEmail")}: is required when tls is on: an email address such as ops@example.com for the ACME account`);
@@ -96,7 +106,9 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   }
   for (const k of ["djangoDir", "homepageDir"] as const) {
     if ((RESERVED_DIRS as readonly string[]).includes(s[k])) {
-      problems.push(`${key(k)}: must not be one of ${RESERVED_DIRS.join(", ")}: the program owns those directories${describeValue(k, raw)}`);
+      problems.push(
+        `${key(k)}: must not be one of ${RESERVED_DIRS.join(", ")}: the program owns those directories${describeValue(k, raw)}`,
+      );
     }
   }
   if (s.djangoDir === s.homepageDir) problems.push(`${key("homepageDir")}: must differ from djangoDir`);

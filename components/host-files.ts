@@ -8,7 +8,17 @@ import { Layout, layoutOf, siteSlug } from "./layout";
 import { render } from "./templates";
 
 /** Packages every site needs; `extraPackages` adds to them. */
-export const BASE_PACKAGES = ["ca-certificates", "sudo", "procps", "git", "python3-venv", "nginx", "supervisor", "redis-server", "unattended-upgrades"];
+export const BASE_PACKAGES = [
+  "ca-certificates",
+  "sudo",
+  "procps",
+  "git",
+  "python3-venv",
+  "nginx",
+  "supervisor",
+  "redis-server",
+  "unattended-upgrades",
+];
 
 export type StepName =
   | "wait"

@@ -15,7 +15,11 @@ export class SiteDns extends pulumi.ComponentResource {
   constructor(name: string, args: SiteDnsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("django-deploy:dns:SiteDns", name, {}, opts);
     const record = (suffix: string, fqdn: string) =>
-      new aws.route53.Record(`${name}-${suffix}`, { zoneId: args.zoneId, name: fqdn, type: "A", ttl: 300, records: [args.address], allowOverwrite: true }, { parent: this });
+      new aws.route53.Record(
+        `${name}-${suffix}`,
+        { zoneId: args.zoneId, name: fqdn, type: "A", ttl: 300, records: [args.address], allowOverwrite: true },
+        { parent: this },
+      );
     const apex = record("apex", args.domain);
     const www = record("www", `www.${args.domain}`);
     this.names = pulumi.all([apex.fqdn, www.fqdn]);

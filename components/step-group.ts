@@ -33,6 +33,10 @@ export abstract class StepGroup extends pulumi.ComponentResource {
     dependsOn: pulumi.Input<pulumi.Resource>[] = this.args.after ?? [],
   ): command.remote.Command {
     const script = renderStepScript(this.args.settings, step, this.args.files);
-    return remoteStep(`${this.groupName}-${kebab(step)}`, { connection: this.args.connection, script, ...extra }, { parent: this, dependsOn });
+    return remoteStep(
+      `${this.groupName}-${kebab(step)}`,
+      { connection: this.args.connection, script, ...extra },
+      { parent: this, dependsOn },
+    );
   }
 }

@@ -10,8 +10,7 @@ import { PolicyPack } from "@pulumi/policy";
 import { policies } from "./rules";
 
 new PolicyPack("django-deploy", {
-  description:
-    "Guardrails for the django-deploy EC2 host: IMDSv2, encrypted volumes, only 80/443 open to the world, required tags.",
+  description: "Guardrails for the django-deploy EC2 host: IMDSv2, encrypted volumes, only 80/443 open to the world, required tags.",
   enforcementLevel: "mandatory",
   policies,
 });

@@ -51,9 +51,7 @@ function startPack(): Promise<number> {
 }
 
 function call<T>(method: string, request: unknown): Promise<T> {
-  return new Promise((resolve, reject) =>
-    client[method](request, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))),
-  );
+  return new Promise((resolve, reject) => client[method](request, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
 }
 
 async function analyze(

@@ -4,14 +4,7 @@
  */
 import * as aws from "@pulumi/aws";
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import {
-  checkRequiredTags,
-  isWorldCidr,
-  policies,
-  providerDefaultTags,
-  REQUIRED_TAGS,
-  worldIngressViolation,
-} from "./rules";
+import { checkRequiredTags, isWorldCidr, policies, providerDefaultTags, REQUIRED_TAGS, worldIngressViolation } from "./rules";
 
 /** The type token a resource class carries (a static the SDK sets but does not declare). */
 const tokenOf = (cls: unknown): string => (cls as { __pulumiType: string }).__pulumiType;
@@ -51,7 +44,13 @@ async function run(
     props,
     urn: `urn:pulumi:test::django-deploy::${type}::r`,
     name: "r",
-    opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } },
+    opts: {
+      protect: false,
+      ignoreChanges: [],
+      aliases: [],
+      additionalSecretOutputs: [],
+      customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+    },
     provider: options.providerProps
       ? { type: "pulumi:providers:aws", props: options.providerProps, urn: "urn:provider", name: "aws" }
       : undefined,
@@ -136,16 +135,12 @@ describe("ec2-instance-imdsv2", () => {
 
   it("fails without metadataOptions", async () => {
     const { metadataOptions: _omit, ...props } = goodInstance;
-    expect(await run("ec2-instance-imdsv2", TYPES.instance, props)).toEqual([
-      expect.stringContaining("metadataOptions must be set"),
-    ]);
+    expect(await run("ec2-instance-imdsv2", TYPES.instance, props)).toEqual([expect.stringContaining("metadataOptions must be set")]);
   });
 
   it("fails with optional tokens (IMDSv1 allowed)", async () => {
     const props = { ...goodInstance, metadataOptions: { httpTokens: "optional", httpPutResponseHopLimit: 1 } };
-    expect(await run("ec2-instance-imdsv2", TYPES.instance, props)).toEqual([
-      expect.stringContaining('httpTokens must be "required"'),
-    ]);
+    expect(await run("ec2-instance-imdsv2", TYPES.instance, props)).toEqual([expect.stringContaining('httpTokens must be "required"')]);
   });
 
   it("fails with a hop limit above 1, or none", async () => {
@@ -333,9 +328,7 @@ describe("required tags", () => {
 
   it.each(cases)("%s fails without tags", async (name, type, base) => {
     const { tags: _omit, ...props } = base as { tags?: unknown };
-    expect(await run(name, type, props)).toEqual([
-      expect.stringContaining("missing required tag(s) Project, Stack, ManagedBy"),
-    ]);
+    expect(await run(name, type, props)).toEqual([expect.stringContaining("missing required tag(s) Project, Stack, ManagedBy")]);
   });
 
   it.each(cases)("%s fails on an empty or missing tag", async (name, type, base) => {

@@ -88,7 +88,9 @@ export function isWorldCidr(cidr: string | undefined | null): boolean {
 
 /** A protocol name as the AWS API takes it ("tcp", "6", "-1", "all", "icmp", …), normalised. */
 function protocolKind(protocol: string | undefined | null): "all" | "tcp" | "udp" | "other" {
-  const p = String(protocol ?? "").trim().toLowerCase();
+  const p = String(protocol ?? "")
+    .trim()
+    .toLowerCase();
   if (p === "-1" || p === "all") {
     return "all";
   }
@@ -253,7 +255,9 @@ function requiredTags<R extends pulumi.Resource>(
     description: `${what} carry the ${REQUIRED_TAGS.join(", ")} tags.`,
     enforcementLevel: mandatory,
     severity: "medium",
-    validateResource: validateResourceOfType(type, (props, args, report) => checkRequiredTags(tagSources(props as { tags?: Tags }, args), report)),
+    validateResource: validateResourceOfType(type, (props, args, report) =>
+      checkRequiredTags(tagSources(props as { tags?: Tags }, args), report),
+    ),
   };
 }
 
@@ -263,45 +267,35 @@ export const policies: ResourceValidationPolicy[] = [
     description: 'EC2 instances require IMDSv2 (metadataOptions.httpTokens "required") with a hop limit of 1.',
     enforcementLevel: mandatory,
     severity: "high",
-    validateResource: validateResourceOfType(aws.ec2.Instance, (props, _args, report) =>
-      checkInstanceImdsV2(props, report),
-    ),
+    validateResource: validateResourceOfType(aws.ec2.Instance, (props, _args, report) => checkInstanceImdsV2(props, report)),
   },
   {
     name: "ec2-instance-encrypted-volumes",
     description: "EC2 instances declare an encrypted root volume, and every attached EBS block device is encrypted.",
     enforcementLevel: mandatory,
     severity: "high",
-    validateResource: validateResourceOfType(aws.ec2.Instance, (props, _args, report) =>
-      checkInstanceVolumesEncrypted(props, report),
-    ),
+    validateResource: validateResourceOfType(aws.ec2.Instance, (props, _args, report) => checkInstanceVolumesEncrypted(props, report)),
   },
   {
     name: "ebs-volume-encrypted",
     description: "Standalone EBS volumes are encrypted.",
     enforcementLevel: mandatory,
     severity: "high",
-    validateResource: validateResourceOfType(aws.ebs.Volume, (props, _args, report) =>
-      checkEbsVolumeEncrypted(props, report),
-    ),
+    validateResource: validateResourceOfType(aws.ebs.Volume, (props, _args, report) => checkEbsVolumeEncrypted(props, report)),
   },
   {
     name: "security-group-world-ingress-web-only",
     description: "Inline security group ingress opens nothing but TCP/UDP 80 and 443 to 0.0.0.0/0 or ::/0.",
     enforcementLevel: mandatory,
     severity: "critical",
-    validateResource: validateResourceOfType(aws.ec2.SecurityGroup, (props, _args, report) =>
-      checkSecurityGroupIngress(props, report),
-    ),
+    validateResource: validateResourceOfType(aws.ec2.SecurityGroup, (props, _args, report) => checkSecurityGroupIngress(props, report)),
   },
   {
     name: "security-group-rule-world-ingress-web-only",
     description: "aws.ec2.SecurityGroupRule ingress opens nothing but TCP/UDP 80 and 443 to 0.0.0.0/0 or ::/0.",
     enforcementLevel: mandatory,
     severity: "critical",
-    validateResource: validateResourceOfType(aws.ec2.SecurityGroupRule, (props, _args, report) =>
-      checkSecurityGroupRule(props, report),
-    ),
+    validateResource: validateResourceOfType(aws.ec2.SecurityGroupRule, (props, _args, report) => checkSecurityGroupRule(props, report)),
   },
   {
     name: "vpc-ingress-rule-world-ingress-web-only",

@@ -13,28 +13,59 @@ import type { ApplyResult, PreviewStep, StackRun } from "./runner";
 
 type Op = ApplyResult["executed"][number]["op"];
 interface Entry {
-  type: string; name: string; id: string; seq: number; inputs: Record<string, any>; secretPaths: string[];
-  stdout?: string; stderr?: string; retain?: boolean; pendingDelete?: boolean;
+  type: string;
+  name: string;
+  id: string;
+  seq: number;
+  inputs: Record<string, any>;
+  secretPaths: string[];
+  stdout?: string;
+  stderr?: string;
+  retain?: boolean;
+  pendingDelete?: boolean;
 }
-interface Opts { aso: string[]; ignore: string[]; replaceOn: string[]; dbr: boolean; retain: boolean }
+interface Opts {
+  aso: string[];
+  ignore: string[];
+  replaceOn: string[];
+  dbr: boolean;
+  retain: boolean;
+}
 
-const SIG = "4dabf18193072939515e22adb298388d", SECRET = "1b47061264138c4ac30d75fd1eb44270";
+const SIG = "4dabf18193072939515e22adb298388d",
+  SECRET = "1b47061264138c4ac30d75fd1eb44270";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the SDK's unknownValue: computed in a preview
-const CMD = "command:remote:Command", COPY = "command:remote:CopyToRemote";
+const CMD = "command:remote:Command",
+  COPY = "command:remote:CopyToRemote";
 const [mode, runFile, resultFile] = process.argv.slice(2);
 const run: Required<Pick<StackRun, "project" | "programPath">> & StackRun = JSON.parse(fs.readFileSync(runFile, "utf8"));
 const state: { nextSeq: number; resources: Entry[] } = fs.existsSync(run.statePath)
-  ? JSON.parse(fs.readFileSync(run.statePath, "utf8")) : { nextSeq: 1, resources: [] };
-const executed: ApplyResult["executed"] = [], steps: PreviewStep[] = [], errors: string[] = [], programErrors: string[] = [];
-const registered = new Set<string>(), requests = new Map<string, Opts>();
+  ? JSON.parse(fs.readFileSync(run.statePath, "utf8"))
+  : { nextSeq: 1, resources: [] };
+const executed: ApplyResult["executed"] = [],
+  steps: PreviewStep[] = [],
+  errors: string[] = [],
+  programErrors: string[] = [];
+const registered = new Set<string>(),
+  requests = new Map<string, Opts>();
 let failed = false;
 
 const key = (type: string, name: string) => `${type}::${name}`;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-const log = (line: string) => { if (run.logPath) fs.appendFileSync(run.logPath, line + "\n"); };
+const log = (line: string) => {
+  if (run.logPath) fs.appendFileSync(run.logPath, line + "\n");
+};
 const sha = (b: string | Buffer) => crypto.createHash("sha256").update(b).digest("hex");
-const hashPath = (p: string): string => !fs.statSync(p).isDirectory() ? sha(fs.readFileSync(p))
-  : sha(fs.readdirSync(p).sort().map((n) => `${n}\0${hashPath(path.join(p, n))}`).join("\n"));
+const hashPath = (p: string): string =>
+  !fs.statSync(p).isDirectory()
+    ? sha(fs.readFileSync(p))
+    : sha(
+        fs
+          .readdirSync(p)
+          .sort()
+          .map((n) => `${n}\0${hashPath(path.join(p, n))}`)
+          .join("\n"),
+      );
 function save() {
   fs.mkdirSync(path.dirname(run.statePath), { recursive: true });
   fs.writeFileSync(run.statePath + ".tmp", JSON.stringify(state, null, 2), { mode: 0o600 });
@@ -45,7 +76,7 @@ function save() {
 async function plain(v: any, at: string, secrets: string[]): Promise<any> {
   if (pulumi.isUnknown(v)) return UNKNOWN;
   if (v === null || typeof v !== "object") return v;
-  if (v[SIG] === SECRET) return secrets.push(at), plain(v.value, at, secrets);
+  if (v[SIG] === SECRET) return (secrets.push(at), plain(v.value, at, secrets));
   if (pulumi.asset.Asset.isInstance(v) || pulumi.asset.Archive.isInstance(v)) {
     const [p, text] = [await (v as any).path, await (v as any).text];
     if (text !== undefined) return { kind: "string", text, hash: sha(text) };
@@ -76,15 +107,21 @@ async function step<T>(type: string, name: string, op: Op, fn: () => Promise<T>)
 }
 
 function runIn(e: Pick<Entry, "type" | "name" | "inputs" | "stdout" | "stderr">, cmd: string, prev: boolean) {
-  const i = e.inputs, logging = i.logging ?? "stdoutAndStderr";
+  const i = e.inputs,
+    logging = i.logging ?? "stdoutAndStderr";
   const optionalEnv: Record<string, string> = {};
   if (prev && i.addPreviousOutputInEnv !== false) {
     if (e.stdout) optionalEnv.PULUMI_COMMAND_STDOUT = e.stdout;
     if (e.stderr) optionalEnv.PULUMI_COMMAND_STDERR = e.stderr;
   }
   return runCommand(i.connection as Conn, {
-    cmd, stdin: i.stdin || undefined, env: i.environment, optionalEnv, log: (l) => log(`${e.type} (${e.name}): ${l}`),
-    logStdout: ["stdout", "stdoutAndStderr"].includes(logging), logStderr: ["stderr", "stdoutAndStderr"].includes(logging),
+    cmd,
+    stdin: i.stdin || undefined,
+    env: i.environment,
+    optionalEnv,
+    log: (l) => log(`${e.type} (${e.name}): ${l}`),
+    logStdout: ["stdout", "stdoutAndStderr"].includes(logging),
+    logStderr: ["stderr", "stdoutAndStderr"].includes(logging),
     cutAfterMs: run.fault?.cutResource === e.name ? run.fault.afterMs : undefined,
   });
 }
@@ -100,10 +137,11 @@ async function deletePhase(entries: Entry[]) {
 }
 
 /** The mock's newResource: errors not already reported by a step (e.g. a missing asset file) are reported here. */
-const newResource = (args: pulumi.runtime.MockResourceArgs) => register(args).catch((e: Error & { reported?: boolean }) => {
-  if (!e.reported) errors.push(`${args.type} (${args.name}): ${message(e)}`), (failed = true);
-  throw e;
-});
+const newResource = (args: pulumi.runtime.MockResourceArgs) =>
+  register(args).catch((e: Error & { reported?: boolean }) => {
+    if (!e.reported) (errors.push(`${args.type} (${args.name}): ${message(e)}`), (failed = true));
+    throw e;
+  });
 
 async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: any }> {
   const { type, name, inputs } = args;
@@ -114,16 +152,31 @@ async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: st
   const secretPaths: string[] = [];
   const news = await plain(inputs, "", secretPaths);
   const old = state.resources.find((r) => r.type === type && r.name === name && !r.pendingDelete);
-  for (const k of old ? o.ignore : []) if (old!.inputs[k] === undefined) delete news[k]; else news[k] = old!.inputs[k];
-  const diffKeys = !old ? [] : [...new Set([...Object.keys(old.inputs), ...Object.keys(news)])]
-    .filter((k) => JSON.stringify(old.inputs[k]) !== JSON.stringify(news[k]));
+  for (const k of old ? o.ignore : [])
+    if (old!.inputs[k] === undefined) delete news[k];
+    else news[k] = old!.inputs[k];
+  const diffKeys = !old
+    ? []
+    : [...new Set([...Object.keys(old.inputs), ...Object.keys(news)])].filter(
+        (k) => JSON.stringify(old.inputs[k]) !== JSON.stringify(news[k]),
+      );
   const op = !old ? "create" : diffKeys.some((k) => o.replaceOn.includes(k)) ? "replace" : diffKeys.length ? "update" : "same";
-  const next: Entry = { type, name, id: old?.id ?? "", seq: old?.seq ?? 0, inputs: news, secretPaths, stdout: old?.stdout, stderr: old?.stderr };
+  const next: Entry = {
+    type,
+    name,
+    id: old?.id ?? "",
+    seq: old?.seq ?? 0,
+    inputs: news,
+    secretPaths,
+    stdout: old?.stdout,
+    stderr: old?.stderr,
+  };
   if (o.retain) next.retain = true;
   if (mode === "preview") steps.push({ name, type, op, diffKeys });
   else if (op !== "same") {
     log(`${type} (${name}): ${op}${diffKeys.length ? ` (changed: ${diffKeys.join(", ")})` : ""}`);
-    const host = news.connection as Conn, src = news.source as Source & { hash: string };
+    const host = news.connection as Conn,
+      src = news.source as Source & { hash: string };
     const copy = () => step(type, name, op, () => copyToRemote(host, src, news.remotePath, (l) => log(`${type} (${name}): ${l}`)));
     if (op === "replace" && o.dbr) await remove(old!, "delete");
     if (op !== "update") {
@@ -141,15 +194,24 @@ async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: st
   }
   // Like pulumi-go-provider's infer in a preview: outputs of a changed resource are computed (apply callbacks wait).
   const computed = mode === "preview" && op !== "same";
-  const out: Record<string, any> = { ...inputs, stdout: computed ? UNKNOWN : next.stdout ?? "", stderr: computed ? UNKNOWN : next.stderr ?? "" };
+  const out: Record<string, any> = {
+    ...inputs,
+    stdout: computed ? UNKNOWN : (next.stdout ?? ""),
+    stderr: computed ? UNKNOWN : (next.stderr ?? ""),
+  };
   for (const k of o.aso) if (out[k] !== undefined && out[k]?.[SIG] !== SECRET) out[k] = { [SIG]: SECRET, value: out[k] };
   return { id: next.id, state: out };
 }
 
 /** Stack outputs as the engine receives them (serialized): secrets become `{ secret: true, value }`. */
-const outputsOf = (v: any): any => v === null || typeof v !== "object" ? v
-  : v[SIG] === SECRET ? { secret: true, value: outputsOf(v.value) }
-  : Array.isArray(v) ? v.map(outputsOf) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, outputsOf(x)]));
+const outputsOf = (v: any): any =>
+  v === null || typeof v !== "object"
+    ? v
+    : v[SIG] === SECRET
+      ? { secret: true, value: outputsOf(v.value) }
+      : Array.isArray(v)
+        ? v.map(outputsOf)
+        : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, outputsOf(x)]));
 
 async function main() {
   const t0 = Date.now();
@@ -158,15 +220,28 @@ async function main() {
   let outputs: Record<string, unknown> = {};
   if (mode === "destroy") await deletePhase(state.resources).catch(() => undefined);
   else {
-    await pulumi.runtime.setMocks({ newResource, call: (a) => { throw new Error(`sandbox: invoke ${a.token} is not supported`); } },
-      run.project, run.stack, mode === "preview");
+    await pulumi.runtime.setMocks(
+      {
+        newResource,
+        call: (a) => {
+          throw new Error(`sandbox: invoke ${a.token} is not supported`);
+        },
+      },
+      run.project,
+      run.stack,
+      mode === "preview",
+    );
     pulumi.runtime.setAllConfig(run.config, run.secretKeys);
     const monitor: any = pulumi.runtime.getMonitor();
-    const register = monitor.registerResource.bind(monitor), top = (p: string) => p.split(/[.[]/)[0];
+    const register = monitor.registerResource.bind(monitor),
+      top = (p: string) => p.split(/[.[]/)[0];
     monitor.registerResource = (req: any, cb: unknown) => {
       requests.set(key(req.getType(), req.getName()), {
-        aso: req.getAdditionalsecretoutputsList(), ignore: req.getIgnorechangesList().map(top),
-        replaceOn: req.getReplaceonchangesList().map(top), dbr: req.getDeletebeforereplace(), retain: req.getRetainondelete(),
+        aso: req.getAdditionalsecretoutputsList(),
+        ignore: req.getIgnorechangesList().map(top),
+        replaceOn: req.getReplaceonchangesList().map(top),
+        dbr: req.getDeletebeforereplace(),
+        retain: req.getRetainondelete(),
       });
       return register(req, cb);
     };

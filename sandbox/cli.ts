@@ -18,7 +18,8 @@ import { apply, destroy, preview, StackRun } from "./runner";
 
 export function readStackFile(file: string): Pick<StackRun, "config" | "secretKeys"> {
   const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown>; secretKeys?: string[] };
-  const config: Record<string, string> = {}, secretKeys = [...(doc.secretKeys ?? [])];
+  const config: Record<string, string> = {},
+    secretKeys = [...(doc.secretKeys ?? [])];
   for (const [k, v] of Object.entries(doc.config ?? {})) {
     let value = v;
     if (v && typeof v === "object" && "secure" in v) throw new Error(`${k}: "secure:" values are not supported, use { secret: ... }`);
@@ -31,19 +32,42 @@ export function readStackFile(file: string): Pick<StackRun, "config" | "secretKe
   return { config, secretKeys };
 }
 
-const mask = (v: unknown): unknown => v === null || typeof v !== "object" ? v
-  : (v as { secret?: unknown }).secret === true && "value" in v ? "[secret]"
-  : Array.isArray(v) ? v.map(mask) : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
+const mask = (v: unknown): unknown =>
+  v === null || typeof v !== "object"
+    ? v
+    : (v as { secret?: unknown }).secret === true && "value" in v
+      ? "[secret]"
+      : Array.isArray(v)
+        ? v.map(mask)
+        : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
 
 async function main(argv: string[]) {
   const [cmd, ...rest] = argv;
-  const opt = (name: string) => { const i = rest.indexOf(`--${name}`); return i >= 0 ? rest[i + 1] : undefined; };
-  const stackFile = opt("stack-file"), statePath = opt("state");
+  const opt = (name: string) => {
+    const i = rest.indexOf(`--${name}`);
+    return i >= 0 ? rest[i + 1] : undefined;
+  };
+  const stackFile = opt("stack-file"),
+    statePath = opt("state");
   if (!["up", "preview", "destroy"].includes(cmd) || !stackFile || !statePath) {
-    throw new Error("usage: cli.ts <up|preview|destroy> --stack-file <file> --state <path> [--program p] [--log f] [--stack s] [--project p]");
+    throw new Error(
+      "usage: cli.ts <up|preview|destroy> --stack-file <file> --state <path> [--program p] [--log f] [--stack s] [--project p]",
+    );
   }
-  const stack = opt("stack") ?? path.basename(stackFile).replace(/^Pulumi\./, "").replace(/\.ya?ml$/, "");
-  const run: StackRun = { ...readStackFile(stackFile), stack, statePath, project: opt("project"), programPath: opt("program"), logPath: opt("log") };
+  const stack =
+    opt("stack") ??
+    path
+      .basename(stackFile)
+      .replace(/^Pulumi\./, "")
+      .replace(/\.ya?ml$/, "");
+  const run: StackRun = {
+    ...readStackFile(stackFile),
+    stack,
+    statePath,
+    project: opt("project"),
+    programPath: opt("program"),
+    logPath: opt("log"),
+  };
   if (cmd === "preview") {
     const r = await preview(run);
     for (const s of r.steps) console.log(`${s.op.padEnd(8)} ${s.type} ${s.name}${s.diffKeys.length ? ` [${s.diffKeys.join(", ")}]` : ""}`);
@@ -59,5 +83,11 @@ async function main(argv: string[]) {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code), (e) => { console.error(e instanceof Error ? e.message : e); process.exit(2); });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e instanceof Error ? e.message : e);
+      process.exit(2);
+    },
+  );
 }

@@ -14,7 +14,14 @@ import { SampleRepos, buildSampleRepos } from "../test/support/sample-repos";
 import { StackRun } from "./runner";
 
 /** The sample project's requirements, satisfied offline from Debian's packages (Django's admin static files link to libjs-jquery, only a Recommends). */
-export const SAMPLE_DEBIAN_PACKAGES = ["python3-django", "libjs-jquery", "python3-gunicorn", "python3-celery", "python3-redis", "python3-django-environ"];
+export const SAMPLE_DEBIAN_PACKAGES = [
+  "python3-django",
+  "libjs-jquery",
+  "python3-gunicorn",
+  "python3-celery",
+  "python3-redis",
+  "python3-django-environ",
+];
 
 export interface LocalSite {
   host: TestHost;

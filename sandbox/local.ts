@@ -22,7 +22,8 @@ async function main() {
 
   console.log(`Host ${site.host.ip} is up. Deploying example.com (log: ${site.workDir}/pulumi.log)…`);
   const result = await apply(site.run());
-  for (const s of result.executed) console.log(`  ${s.ok ? "ok  " : "FAIL"} ${s.op.padEnd(7)} ${s.name.padEnd(22)} ${(s.ms / 1000).toFixed(1)} s`);
+  for (const s of result.executed)
+    console.log(`  ${s.ok ? "ok  " : "FAIL"} ${s.op.padEnd(7)} ${s.name.padEnd(22)} ${(s.ms / 1000).toFixed(1)} s`);
   if (result.error) {
     console.error(`\nThe deployment failed:\n${result.error}`);
     await stop();

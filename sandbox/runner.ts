@@ -40,14 +40,27 @@ import * as os from "os";
 import * as path from "path";
 
 export interface StackRun {
-  project?: string; stack: string; config: Record<string, string>; secretKeys: string[]; statePath: string;
-  programPath?: string; logPath?: string; fault?: { cutResource: string; afterMs: number };
+  project?: string;
+  stack: string;
+  config: Record<string, string>;
+  secretKeys: string[];
+  statePath: string;
+  programPath?: string;
+  logPath?: string;
+  fault?: { cutResource: string; afterMs: number };
 }
 export interface ApplyResult {
-  outputs: Record<string, unknown>; error?: string; totalMs: number;
+  outputs: Record<string, unknown>;
+  error?: string;
+  totalMs: number;
   executed: Array<{ name: string; type: string; op: "create" | "update" | "replace" | "delete"; ms: number; ok: boolean }>;
 }
-export interface PreviewStep { name: string; type: string; op: "create" | "update" | "replace" | "delete" | "same"; diffKeys: string[] }
+export interface PreviewStep {
+  name: string;
+  type: string;
+  op: "create" | "update" | "replace" | "delete" | "same";
+  diffKeys: string[];
+}
 
 const REPO = path.resolve(__dirname, "..");
 
@@ -61,14 +74,24 @@ async function child(mode: string, run: StackRun): Promise<ApplyResult & { steps
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "sandbox-run-"));
   const [runFile, resultFile] = [path.join(dir, "run.json"), path.join(dir, "result.json")];
   const programPath = path.resolve(run.programPath ?? path.join(REPO, "index.ts"));
-  const full = { ...run, project: run.project ?? "django-deploy", programPath, statePath: path.resolve(run.statePath),
-    logPath: run.logPath && path.resolve(run.logPath) };
+  const full = {
+    ...run,
+    project: run.project ?? "django-deploy",
+    programPath,
+    statePath: path.resolve(run.statePath),
+    logPath: run.logPath && path.resolve(run.logPath),
+  };
   fs.writeFileSync(runFile, JSON.stringify(full), { mode: 0o600 }); // holds config secrets: private dir, removed below
   try {
-    const proc = spawn(process.execPath, ["-r", require.resolve("ts-node/register"), path.join(__dirname, "child.ts"), mode, runFile, resultFile], {
-      cwd: path.dirname(programPath), stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1", TS_NODE_PROJECT: path.join(REPO, "tsconfig.json") },
-    });
+    const proc = spawn(
+      process.execPath,
+      ["-r", require.resolve("ts-node/register"), path.join(__dirname, "child.ts"), mode, runFile, resultFile],
+      {
+        cwd: path.dirname(programPath),
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1", TS_NODE_PROJECT: path.join(REPO, "tsconfig.json") },
+      },
+    );
     let tail = "";
     const out = (d: Buffer) => {
       if (full.logPath) fs.appendFileSync(full.logPath, d);

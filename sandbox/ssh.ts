@@ -19,12 +19,27 @@ import * as path from "path";
 import { Client, ClientChannel, ConnectConfig, SFTPWrapper } from "ssh2";
 
 export interface Conn {
-  host: string; port?: number; user?: string; password?: string; privateKey?: string; privateKeyPassword?: string;
-  agentSocketPath?: string; dialErrorLimit?: number; perDialTimeout?: number; hostKey?: string; proxy?: unknown;
+  host: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  privateKey?: string;
+  privateKeyPassword?: string;
+  agentSocketPath?: string;
+  dialErrorLimit?: number;
+  perDialTimeout?: number;
+  hostKey?: string;
+  proxy?: unknown;
 }
 export interface RunOpts {
-  cmd: string; stdin?: string; env?: Record<string, string>; optionalEnv: Record<string, string>;
-  logStdout: boolean; logStderr: boolean; log: (line: string) => void; cutAfterMs?: number;
+  cmd: string;
+  stdin?: string;
+  env?: Record<string, string>;
+  optionalEnv: Record<string, string>;
+  logStdout: boolean;
+  logStderr: boolean;
+  log: (line: string) => void;
+  cutAfterMs?: number;
 }
 export type Source = { kind: "string"; text: string } | { kind: "file" | "archive"; path: string };
 
@@ -35,9 +50,15 @@ function dialOnce(c: Conn): Promise<Client> {
   return new Promise((resolve, reject) => {
     const client = new Client();
     const cfg: ConnectConfig = {
-      host: c.host, port: c.port ?? 22, username: c.user ?? "root", privateKey: c.privateKey,
-      passphrase: c.privateKeyPassword, password: c.password, tryKeyboard: c.password !== undefined,
-      agent: c.agentSocketPath ?? process.env.SSH_AUTH_SOCK, readyTimeout: (c.perDialTimeout ?? 15) * 1000 || 2 ** 31 - 1,
+      host: c.host,
+      port: c.port ?? 22,
+      username: c.user ?? "root",
+      privateKey: c.privateKey,
+      passphrase: c.privateKeyPassword,
+      password: c.password,
+      tryKeyboard: c.password !== undefined,
+      agent: c.agentSocketPath ?? process.env.SSH_AUTH_SOCK,
+      readyTimeout: (c.perDialTimeout ?? 15) * 1000 || 2 ** 31 - 1,
     };
     if (c.hostKey) {
       const [type, blob] = c.hostKey.trim().split(/\s+/);
@@ -45,8 +66,15 @@ function dialOnce(c: Conn): Promise<Client> {
       cfg.hostVerifier = (key: Buffer) => key.equals(Buffer.from(blob ?? "", "base64"));
     }
     client.on("keyboard-interactive", (_n, _i, _l, prompts, finish) => finish(prompts.map(() => c.password ?? "")));
-    client.once("ready", () => { client.removeAllListeners("error"); client.on("error", () => undefined); resolve(client); });
-    client.once("error", (e) => { client.end(); reject(e); });
+    client.once("ready", () => {
+      client.removeAllListeners("error");
+      client.on("error", () => undefined);
+      resolve(client);
+    });
+    client.once("error", (e) => {
+      client.end();
+      reject(e);
+    });
     client.connect(cfg);
   });
 }
@@ -84,10 +112,16 @@ export async function runCommand(c: Conn, o: RunOpts): Promise<{ stdout: string;
     }
     const ch = await exec(client, o.cmd, { ...o.optionalEnv, ...env });
     return await new Promise((resolve, reject) => {
-      let out = "", err = "", both = "", line = "", code: number | undefined, signal: string | undefined;
+      let out = "",
+        err = "",
+        both = "",
+        line = "",
+        code: number | undefined,
+        signal: string | undefined;
       const stream = (d: Buffer, isOut: boolean) => {
         const s = d.toString();
-        if (isOut) out += s; else err += s;
+        if (isOut) out += s;
+        else err += s;
         both += s;
         if (!(isOut ? o.logStdout : o.logStderr)) return;
         const parts = (line + s).split("\n");
@@ -102,12 +136,17 @@ export async function runCommand(c: Conn, o: RunOpts): Promise<{ stdout: string;
         clearTimeout(timer);
         if (line) o.log(line);
         if (code === 0) return resolve({ stdout: out.replace(/\n$/, ""), stderr: err.replace(/\n$/, "") });
-        const why = code === undefined && !signal ? "wait: remote command exited without exit status or exit signal"
-          : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
+        const why =
+          code === undefined && !signal
+            ? "wait: remote command exited without exit status or exit signal"
+            : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
         reject(new Error(`${why}: running ${JSON.stringify(o.cmd)}:\n${both}`));
       };
       ch.on("data", (d: Buffer) => stream(d, true)).stderr.on("data", (d: Buffer) => stream(d, false));
-      ch.on("exit", (c: number | null, s?: string) => { code = c ?? undefined; signal = s; });
+      ch.on("exit", (c: number | null, s?: string) => {
+        code = c ?? undefined;
+        signal = s;
+      });
       ch.on("close", finish);
       client.once("close", finish);
       ch.end(o.stdin ?? "");
@@ -124,11 +163,16 @@ export async function copyToRemote(c: Conn, src: Source, dest: string, log: (lin
     const sftp = await new Promise<SFTPWrapper>((res, rej) => client.sftp((e, s) => (e ? rej(e) : res(s))));
     const call = <T>(f: (cb: (e: Error | null | undefined, v?: T) => void) => void) =>
       new Promise<T | undefined>((res, rej) => f((e, v) => (e ? rej(e) : res(v))));
-    const stat = (p: string) => call<{ isDirectory(): boolean }>((cb) => sftp.stat(p, cb))
-      .catch((e: { code?: number }) => { if (e.code === 2) return undefined; throw e; });
-    const mkdir = (p: string) => call((cb) => sftp.mkdir(p, cb)).catch(async (e) => { // tolerate a concurrent mkdir
-      if (!(await stat(p))?.isDirectory()) throw new Error(`failed to create remote directory ${p}: ${message(e)}`);
-    });
+    const stat = (p: string) =>
+      call<{ isDirectory(): boolean }>((cb) => sftp.stat(p, cb)).catch((e: { code?: number }) => {
+        if (e.code === 2) return undefined;
+        throw e;
+      });
+    const mkdir = (p: string) =>
+      call((cb) => sftp.mkdir(p, cb)).catch(async (e) => {
+        // tolerate a concurrent mkdir
+        if (!(await stat(p))?.isDirectory()) throw new Error(`failed to create remote directory ${p}: ${message(e)}`);
+      });
     const mkdirAll = async (p: string): Promise<void> => {
       if (p === "/" || p === "." || (await stat(p))) return;
       await mkdirAll(path.posix.dirname(p));
@@ -137,7 +181,8 @@ export async function copyToRemote(c: Conn, src: Source, dest: string, log: (lin
     const put = (local: string, remote: string) => call((cb) => sftp.fastPut(local, remote, cb));
     const destStat = await stat(dest);
     if (src.kind === "string") {
-      if (destStat?.isDirectory()) throw new Error(`remote path ${dest} is a directory; when using a text asset, remotePath must be a file path`);
+      if (destStat?.isDirectory())
+        throw new Error(`remote path ${dest} is a directory; when using a text asset, remotePath must be a file path`);
       await mkdirAll(path.posix.dirname(dest));
       return void (await call((cb) => sftp.writeFile(dest, src.text, cb)));
     }
@@ -149,7 +194,8 @@ export async function copyToRemote(c: Conn, src: Source, dest: string, log: (lin
     if (!destStat) await mkdirAll(dest);
     const root = src.path.endsWith("/") ? dest : path.posix.join(dest, path.basename(src.path));
     const walk = async (rel: string): Promise<void> => {
-      const remote = path.posix.join(root, rel), local = path.join(src.path, rel);
+      const remote = path.posix.join(root, rel),
+        local = path.join(src.path, rel);
       if (!fs.statSync(local).isDirectory()) return void (await put(local, remote));
       const st = await stat(remote);
       if (st && !st.isDirectory()) throw new Error(`remote path ${remote} exists but is not a directory`);

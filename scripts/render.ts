@@ -145,7 +145,12 @@ export interface RenderOptions {
 
 export function parseArgs(argv: string[]): RenderOptions {
   const opts: RenderOptions = {};
-  const flags: Record<string, keyof RenderOptions> = { "--stack": "stack", "--config-file": "configFile", "--out": "out", "--files-dir": "filesDir" };
+  const flags: Record<string, keyof RenderOptions> = {
+    "--stack": "stack",
+    "--config-file": "configFile",
+    "--out": "out",
+    "--files-dir": "filesDir",
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split(/=(.*)/s, 2);
     const name = flags[flag];
@@ -163,7 +168,14 @@ export class UsageError extends Error {}
 
 /** Render one stack; returns the output directory and the files written. */
 export function render(opts: RenderOptions): { out: string; files: string[] } {
-  const stack = opts.stack ?? (opts.configFile ? path.basename(opts.configFile).replace(/^Pulumi\./, "").replace(/\.ya?ml$/, "") : "dev");
+  const stack =
+    opts.stack ??
+    (opts.configFile
+      ? path
+          .basename(opts.configFile)
+          .replace(/^Pulumi\./, "")
+          .replace(/\.ya?ml$/, "")
+      : "dev");
   const configFile = opts.configFile ?? path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
   const out = path.resolve(opts.out ?? path.join(REPO_ROOT, "rendered", stack));
   if (opts.filesDir) useFilesDir(opts.filesDir);

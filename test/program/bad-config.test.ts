@@ -10,14 +10,38 @@ const plainAppEnv = (): ConfigInput => {
 };
 
 const CASES: [string, () => ConfigInput, RegExp][] = [
-  ["domain with a space", () => stackConfig("dev", { domain: "exa mple.com" }), /django-deploy:domain: must be a lowercase DNS name.*\(got "exa mple\.com"\)/],
-  ["SSH open to the world without opt-in", () => stackConfig("dev", { sshAllowedCidrs: ["0.0.0.0/0"] }), /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet/],
-  ["EC2 without sshAllowedCidrs", () => stackConfig("dev", { sshAllowedCidrs: undefined }), /django-deploy:sshAllowedCidrs: is required for an EC2 host/],
+  [
+    "domain with a space",
+    () => stackConfig("dev", { domain: "exa mple.com" }),
+    /django-deploy:domain: must be a lowercase DNS name.*\(got "exa mple\.com"\)/,
+  ],
+  [
+    "SSH open to the world without opt-in",
+    () => stackConfig("dev", { sshAllowedCidrs: ["0.0.0.0/0"] }),
+    /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet/,
+  ],
+  [
+    "EC2 without sshAllowedCidrs",
+    () => stackConfig("dev", { sshAllowedCidrs: undefined }),
+    /django-deploy:sshAllowedCidrs: is required for an EC2 host/,
+  ],
   // The AMI's sshd listens on 22 and nothing moves it: another port would make host-wait dial forever.
-  ["EC2 with sshPort 2222", () => stackConfig("dev", { sshPort: 2222 }), /django-deploy:sshPort: must be 22 for an EC2 host.*\(got "2222"\)/],
-  ["a typo in a key", () => applyOverrides(stackConfig("dev"), { clientMaxBodySise: "10M" }), /django-deploy:clientMaxBodySise: is not a setting of this program; did you mean django-deploy:clientMaxBodySize\?/],
+  [
+    "EC2 with sshPort 2222",
+    () => stackConfig("dev", { sshPort: 2222 }),
+    /django-deploy:sshPort: must be 22 for an EC2 host.*\(got "2222"\)/,
+  ],
+  [
+    "a typo in a key",
+    () => applyOverrides(stackConfig("dev"), { clientMaxBodySise: "10M" }),
+    /django-deploy:clientMaxBodySise: is not a setting of this program; did you mean django-deploy:clientMaxBodySize\?/,
+  ],
   ["appEnv set without --secret", plainAppEnv, /django-deploy:appEnv: must be set as a secret/],
-  ["an appEnv value with a NUL byte", () => stackConfig("dev", { appEnv: { ...FAKE_SECRETS.appEnv, BAD: `x\0${MARKERS.appSecret}` } }), /django-deploy:appEnv: values must not contain NUL bytes/],
+  [
+    "an appEnv value with a NUL byte",
+    () => stackConfig("dev", { appEnv: { ...FAKE_SECRETS.appEnv, BAD: `x\0${MARKERS.appSecret}` } }),
+    /django-deploy:appEnv: values must not contain NUL bytes/,
+  ],
 ];
 
 describe("a bad configuration throws before any resource is registered", () => {

@@ -38,7 +38,12 @@ describe("dev stack (EC2)", () => {
   test("exactly one security group, key pair, instance and Elastic IP, named after the component, and no other AWS resource", () => {
     const aws = dev.registrations.filter((r) => r.type.startsWith("aws:") || r.type.startsWith("pulumi:providers:"));
     expect(aws.map((r) => `${r.type} ${r.name}`).sort()).toEqual(
-      [`${AWS_TYPES.eip} server-eip`, `${AWS_TYPES.instance} server-instance`, `${AWS_TYPES.key} server-key`, `${AWS_TYPES.sg} server-sg`].sort(),
+      [
+        `${AWS_TYPES.eip} server-eip`,
+        `${AWS_TYPES.instance} server-instance`,
+        `${AWS_TYPES.key} server-key`,
+        `${AWS_TYPES.sg} server-sg`,
+      ].sort(),
     );
     const host = one(dev, "django-deploy:host:AwsHost");
     expect(host.name).toBe("server");
@@ -47,7 +52,14 @@ describe("dev stack (EC2)", () => {
 
   test("security group: 80 and 443 from anywhere, SSH only from sshAllowedCidrs, nothing else", () => {
     const sg = one(dev, AWS_TYPES.sg).inputs;
-    const web = (port: number) => ({ protocol: "tcp", fromPort: port, toPort: port, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"], description: "web" });
+    const web = (port: number) => ({
+      protocol: "tcp",
+      fromPort: port,
+      toPort: port,
+      cidrBlocks: ["0.0.0.0/0"],
+      ipv6CidrBlocks: ["::/0"],
+      description: "web",
+    });
     expect(sg.ingress).toEqual([
       web(80),
       web(443),
@@ -64,7 +76,9 @@ describe("dev stack (EC2)", () => {
     const run = await runProgram(stackConfig("dev", { sshAllowedCidrs: ["203.0.113.4/32", "2001:db8::/48"] }));
     expect(run.error).toBeUndefined();
     const ssh = one(run, AWS_TYPES.sg).inputs.ingress.filter((r: { description: string }) => r.description === "ssh");
-    expect(ssh).toEqual([{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["203.0.113.4/32"], ipv6CidrBlocks: ["2001:db8::/48"], description: "ssh" }]);
+    expect(ssh).toEqual([
+      { protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["203.0.113.4/32"], ipv6CidrBlocks: ["2001:db8::/48"], description: "ssh" },
+    ]);
   });
 
   test("instance: IMDSv2 required with hop limit 1, encrypted gp3 root of the configured size, configured type, tags", () => {
@@ -108,12 +122,20 @@ describe("dev stack (EC2)", () => {
   test("a Graviton instance type gets the arm64 Debian 12 image", async () => {
     const run = await runProgram(stackConfig("dev", { instanceType: "t4g.small" }));
     const filters = run.calls.find((c) => c.token === "aws:ec2/getAmi:getAmi")!.inputs.filters;
-    expect(filters).toEqual(expect.arrayContaining([{ name: "name", values: ["debian-12-arm64-*"] }, { name: "architecture", values: ["arm64"] }]));
+    expect(filters).toEqual(
+      expect.arrayContaining([
+        { name: "name", values: ["debian-12-arm64-*"] },
+        { name: "architecture", values: ["arm64"] },
+      ]),
+    );
   });
 
   test("protect: false on dev, true on prod for the instance and the Elastic IP (and nothing else is protected)", () => {
     for (const r of dev.registrations) expect([r.name, r.options.protect]).toEqual([r.name, false]);
-    const protectedNames = prod.registrations.filter((r) => r.options.protect).map((r) => r.name).sort();
+    const protectedNames = prod.registrations
+      .filter((r) => r.options.protect)
+      .map((r) => r.name)
+      .sort();
     expect(protectedNames).toEqual(["server-eip", "server-instance"]);
   });
 
@@ -158,7 +180,8 @@ describe("dnsZoneId (Route 53)", () => {
       ["dns-www", "www.staging.example.com", "A", [FAKE_IP], "Z0123456789ABCDEFGHIJ"],
     ]);
     const dns = one(run, "django-deploy:dns:SiteDns");
-    for (const step of ["web-acme-bootstrap", "web-certificate"]) expect(run.byName(step).seq).toBeGreaterThan(Math.max(...records.map((r) => r.seq)));
+    for (const step of ["web-acme-bootstrap", "web-certificate"])
+      expect(run.byName(step).seq).toBeGreaterThan(Math.max(...records.map((r) => r.seq)));
     expect(run.byName("web-acme-bootstrap").options.dependencies).toEqual(expect.arrayContaining(records.map((r) => r.urn)));
     expect(dns.name).toBe("dns");
   });
@@ -175,7 +198,11 @@ describe("teardown (staging, review stacks)", () => {
     const custom = run.registrations.filter((r) => r.custom);
     expect(custom.map((r) => r.type)).toEqual(expect.arrayContaining(Object.values(AWS_TYPES)));
     for (const r of custom) {
-      expect({ name: r.name, protect: r.options.protect, retain: r.options.retainOnDelete }).toEqual({ name: r.name, protect: false, retain: false });
+      expect({ name: r.name, protect: r.options.protect, retain: r.options.retainOnDelete }).toEqual({
+        name: r.name,
+        protect: false,
+        retain: false,
+      });
     }
     for (const c of run.commands()) expect({ name: c.name, delete: c.inputs.delete }).toEqual({ name: c.name, delete: undefined });
   });

@@ -71,14 +71,32 @@ describe("existing host", () => {
         hostKey: HOST_KEY,
       });
       // Only the fields remote-step.ts sets (an unexpected field can make pulumi-command print it).
-      expect(Object.keys(c.inputs.connection.value).sort()).toEqual(["dialErrorLimit", "host", "hostKey", "perDialTimeout", "port", "privateKey", "user"]);
+      expect(Object.keys(c.inputs.connection.value).sort()).toEqual([
+        "dialErrorLimit",
+        "host",
+        "hostKey",
+        "perDialTimeout",
+        "port",
+        "privateKey",
+        "user",
+      ]);
     }
     for (const c of withoutKey.commands()) expect(c.inputs.connection.value).not.toHaveProperty("hostKey");
   });
 
   test("the steps exist under their documented names (code-deploy-key only with repoDeployKey)", () => {
-    expect(withKey.commands().map((c) => c.name).sort()).toEqual([...DOCUMENTED].sort());
-    expect(withoutKey.commands().map((c) => c.name).sort()).toEqual(DOCUMENTED.filter((n) => n !== "code-deploy-key").sort());
+    expect(
+      withKey
+        .commands()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([...DOCUMENTED].sort());
+    expect(
+      withoutKey
+        .commands()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(DOCUMENTED.filter((n) => n !== "code-deploy-key").sort());
     // Each step is a child of its component.
     const parentName = (run: ProgramRun, urn: string) => run.registrations.find((r) => r.urn === urn)?.name;
     for (const c of withKey.commands()) expect(parentName(withKey, c.options.parent)).toBe(c.name.split("-")[0]);
@@ -88,7 +106,10 @@ describe("existing host", () => {
     const urnOf = (run: ProgramRun) => (name: string) => run.byName(name).urn;
     const commandDeps = (run: ProgramRun, name: string) => {
       const commandUrns = new Set(run.commands().map((c) => c.urn));
-      return run.byName(name).options.dependencies.filter((u) => commandUrns.has(u)).sort();
+      return run
+        .byName(name)
+        .options.dependencies.filter((u) => commandUrns.has(u))
+        .sort();
     };
     for (const [name, after] of Object.entries(AFTER)) {
       expect([name, commandDeps(withKey, name)]).toEqual([name, after.map(urnOf(withKey)).sort()]);
@@ -105,7 +126,11 @@ describe("existing host", () => {
       for (const c of run.commands()) {
         for (const before of AFTER[c.name]) {
           if (before === "code-deploy-key" && run === withoutKey) continue;
-          expect({ step: c.name, waitsFor: before, registeredAfter: c.seq > seq(before) }).toEqual({ step: c.name, waitsFor: before, registeredAfter: true });
+          expect({ step: c.name, waitsFor: before, registeredAfter: c.seq > seq(before) }).toEqual({
+            step: c.name,
+            waitsFor: before,
+            registeredAfter: true,
+          });
         }
       }
       expect(seq("code-checkout")).toBeGreaterThan(seq("host-layout"));
@@ -126,12 +151,19 @@ describe("existing host", () => {
 
   test("each command string is stepCommand(the step script npm run render writes under the same name)", () => {
     const raw = Object.fromEntries(
-      Object.entries(withKeyConfig.values).filter(([k]) => k.startsWith("django-deploy:")).map(([k, v]) => [k.slice("django-deploy:".length), v]),
+      Object.entries(withKeyConfig.values)
+        .filter(([k]) => k.startsWith("django-deploy:"))
+        .map(([k, v]) => [k.slice("django-deploy:".length), v]),
     );
     const settings = parseSettings(raw, new Set(withKeyConfig.secretKeys.map((k) => k.slice("django-deploy:".length))));
     const tree = renderTree(settings);
     const scripts = Object.keys(tree).filter((f) => f.startsWith("steps/"));
-    expect(scripts.map((f) => f.replace(/^steps\/|\.sh$/g, "")).sort()).toEqual(withKey.commands().map((c) => c.name).sort());
+    expect(scripts.map((f) => f.replace(/^steps\/|\.sh$/g, "")).sort()).toEqual(
+      withKey
+        .commands()
+        .map((c) => c.name)
+        .sort(),
+    );
     for (const c of withKey.commands()) expect([c.name, c.inputs.create]).toEqual([c.name, stepCommand(tree[`steps/${c.name}.sh`])]);
   });
 

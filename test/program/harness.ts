@@ -77,11 +77,7 @@ export interface ConfigInput {
 const key = (k: string) => `${PROJECT}:${k}`;
 
 /** A stack file as Pulumi would pass it, plus fake secrets; `overrides` are unprefixed keys, JSON-encoded when not strings. */
-export function stackConfig(
-  stack: string,
-  overrides: Record<string, unknown> = {},
-  opts: { deployKey?: boolean } = {},
-): ConfigInput {
+export function stackConfig(stack: string, overrides: Record<string, unknown> = {}, opts: { deployKey?: boolean } = {}): ConfigInput {
   const file = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
   const values: Record<string, string> = { ...file.values };
   const secretKeys = [key("sshPrivateKey"), key("appEnv")];
@@ -100,7 +96,9 @@ export const EXISTING_HOST = { host: "203.0.113.50", hostUser: "deployer", sshPo
 export function existingHostConfig(overrides: Record<string, unknown> = {}, opts: { deployKey?: boolean } = {}): ConfigInput {
   const base = stackConfig("dev", {}, opts);
   const values = Object.fromEntries(
-    Object.entries(base.values).filter(([k]) => !k.startsWith("aws:") && k !== key("sshAllowedCidrs") && k !== key("sshPublicKey") && k !== key("instanceType")),
+    Object.entries(base.values).filter(
+      ([k]) => !k.startsWith("aws:") && k !== key("sshAllowedCidrs") && k !== key("sshPublicKey") && k !== key("instanceType"),
+    ),
   );
   return applyOverrides({ values, secretKeys: base.secretKeys }, { ...EXISTING_HOST, ...overrides });
 }
@@ -281,7 +279,12 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
     if (pulumi.Output.isInstance(value)) {
       const out = value as PulumiModule.Output<unknown>;
       resolved[name] = {
-        value: await new Promise((resolve) => out.apply((v) => { resolve(v); return v; })),
+        value: await new Promise((resolve) =>
+          out.apply((v) => {
+            resolve(v);
+            return v;
+          }),
+        ),
         secret: await pulumi.isSecret(out),
       };
     } else {
@@ -296,7 +299,8 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
 
   const byName = (name: string) => {
     const found = registrations.filter((r) => r.name === name);
-    if (found.length !== 1) throw new Error(`expected one resource named ${name}, found ${found.length}: ${registrations.map((r) => r.name).join(", ")}`);
+    if (found.length !== 1)
+      throw new Error(`expected one resource named ${name}, found ${found.length}: ${registrations.map((r) => r.name).join(", ")}`);
     return found[0];
   };
   return {

@@ -37,7 +37,10 @@ test("a new stack: local file backend in the repo, passphrase secrets, then the 
 test("an existing stack on a team backend is used as it is", () => {
   const r = runScript(["prod", "preview", "--diff"], { PULUMI_CONFIG_PASSPHRASE: "x", PULUMI_BACKEND_URL: "s3://bucket/prefix" }, true);
   expect(r.status).toBe(0);
-  expect(r.calls).toEqual(["--no-install pulumi stack select prod | backend=s3://bucket/prefix", "--no-install pulumi preview --diff --stack prod | backend=s3://bucket/prefix"]);
+  expect(r.calls).toEqual([
+    "--no-install pulumi stack select prod | backend=s3://bucket/prefix",
+    "--no-install pulumi preview --diff --stack prod | backend=s3://bucket/prefix",
+  ]);
 });
 
 test("without a passphrase or without a command it stops with a clear message and runs nothing", () => {

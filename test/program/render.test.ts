@@ -134,12 +134,25 @@ describe("npm run render: one template line → exactly that line in the rendere
 describe("npm run render: output", () => {
   test("writes every host file, the placeholder .server.envrc, every step script and the settings", () => {
     const list = (dir: string): string[] =>
-      fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(path.join(dir, e.name)).map((f) => `${e.name}/${f}`) : [e.name]));
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) => (e.isDirectory() ? list(path.join(dir, e.name)).map((f) => `${e.name}/${f}`) : [e.name]));
     expect(list(before).sort()).toEqual(
       [
         ".django-deploy-render",
         "settings.json",
-        ...["20auto-upgrades", "acme-bootstrap.conf", "certbot-deploy-hook.sh", "gunicorn.conf.py", "runinenv.sh", "site.conf", "sshd.conf", "supervisor.conf", "sysctl.conf", ".server.envrc"].map((f) => `host/${f}`),
+        ...[
+          "20auto-upgrades",
+          "acme-bootstrap.conf",
+          "certbot-deploy-hook.sh",
+          "gunicorn.conf.py",
+          "runinenv.sh",
+          "site.conf",
+          "sshd.conf",
+          "supervisor.conf",
+          "sysctl.conf",
+          ".server.envrc",
+        ].map((f) => `host/${f}`),
         ...["host-wait", ...ALL_STEPS_BUT_WAIT].map((s) => `steps/${s}.sh`),
       ].sort(),
     );
@@ -147,14 +160,22 @@ describe("npm run render: output", () => {
     expect(envrc).toContain("export ALLOWED_HOSTS=www.dev.example.com,dev.example.com\n");
     expect(envrc).toContain(`export SECRET_KEY=${PLACEHOLDERS.appEnv.SECRET_KEY}\n`);
     const settings = JSON.parse(fs.readFileSync(path.join(before, "settings.json"), "utf8"));
-    expect(settings).toMatchObject({ domain: "dev.example.com", ec2: true, clientMaxBodySize: "100M", sshPrivateKey: PLACEHOLDERS.sshPrivateKey });
+    expect(settings).toMatchObject({
+      domain: "dev.example.com",
+      ec2: true,
+      clientMaxBodySize: "100M",
+      sshPrivateKey: PLACEHOLDERS.sshPrivateKey,
+    });
     expect(settings).not.toHaveProperty("repoDeployKey");
   });
 
   test("a secure repoDeployKey in the stack file gets a placeholder and its step; ciphertext is never used", () => {
     const file = path.join(tmp, "Pulumi.qa.yaml");
     const dev = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.dev.yaml"), "utf8");
-    fs.writeFileSync(file, `${dev}  django-deploy:repoDeployKey:\n    secure: v1:Q0lQSEVSVEVYVA==\n  django-deploy:appEnv:\n    secure: v1:T1RIRVJDSVBIRVI=\n`);
+    fs.writeFileSync(
+      file,
+      `${dev}  django-deploy:repoDeployKey:\n    secure: v1:Q0lQSEVSVEVYVA==\n  django-deploy:appEnv:\n    secure: v1:T1RIRVJDSVBIRVI=\n`,
+    );
     const out = path.join(tmp, "qa");
     const { files } = render({ configFile: file, out });
     expect(files).toContain("steps/code-deploy-key.sh");
@@ -165,7 +186,10 @@ describe("npm run render: output", () => {
 
   test("a secret key with a plain value is refused, without echoing the value", () => {
     const file = path.join(tmp, "Pulumi.plain.yaml");
-    fs.writeFileSync(file, 'config:\n  django-deploy:domain: example.com\n  django-deploy:appEnv:\n    SECRET_KEY: "plain-secret-value-XYZ"\n');
+    fs.writeFileSync(
+      file,
+      'config:\n  django-deploy:domain: example.com\n  django-deploy:appEnv:\n    SECRET_KEY: "plain-secret-value-XYZ"\n',
+    );
     expect(() => render({ configFile: file, out: path.join(tmp, "plain") })).toThrow(/django-deploy:appEnv: must be set as a secret/);
     try {
       render({ configFile: file, out: path.join(tmp, "plain") });
@@ -184,11 +208,15 @@ describe("npm run render: output", () => {
 
   test("the command line (a real process): --stack dev --out <dir>", () => {
     const out = path.join(tmp, "cli");
-    const res = spawnSync(process.execPath, ["-r", "ts-node/register", path.join(REPO_ROOT, "scripts", "render.ts"), "--stack", "dev", "--out", out], {
-      cwd: REPO_ROOT,
-      encoding: "utf8",
-      env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" },
-    });
+    const res = spawnSync(
+      process.execPath,
+      ["-r", "ts-node/register", path.join(REPO_ROOT, "scripts", "render.ts"), "--stack", "dev", "--out", out],
+      {
+        cwd: REPO_ROOT,
+        encoding: "utf8",
+        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" },
+      },
+    );
     expect([res.status, res.stderr]).toEqual([0, ""]);
     expect(res.stdout).toBe(`rendered 23 files to ${out}\n`);
     expect(diffRu(before, out).text).toBe("");

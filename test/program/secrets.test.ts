@@ -5,7 +5,19 @@
  * monitor's deserialization hoists a nested secret to wrap its whole array or object), on every
  * component's registered outputs, and on every stack output.
  */
-import { MARKERS, ProgramRun, SECRET_MARKERS, SECRET_SIG, SIG_KEY, containsSecret, existingHostConfig, isWrappedSecret, plainStrings, runProgram, stackConfig } from "./harness";
+import {
+  MARKERS,
+  ProgramRun,
+  SECRET_MARKERS,
+  SECRET_SIG,
+  SIG_KEY,
+  containsSecret,
+  existingHostConfig,
+  isWrappedSecret,
+  plainStrings,
+  runProgram,
+  stackConfig,
+} from "./harness";
 
 const RUNS: [string, () => Promise<ProgramRun>][] = [
   ["dev stack (EC2)", () => runProgram(stackConfig("dev"))],
@@ -32,7 +44,11 @@ describe.each(RUNS)("%s", (_label, start) => {
   });
 
   test("no secret in plain in any input of any resource (wire form)", () => {
-    const leaks = run.registrations.flatMap((r) => plainStrings(r.wire).filter((s) => containsSecret(s.value)).map((s) => `${r.name}.${s.path}`));
+    const leaks = run.registrations.flatMap((r) =>
+      plainStrings(r.wire)
+        .filter((s) => containsSecret(s.value))
+        .map((s) => `${r.name}.${s.path}`),
+    );
     expect(leaks).toEqual([]);
   });
 
@@ -46,7 +62,11 @@ describe.each(RUNS)("%s", (_label, start) => {
   });
 
   test("steps that take secrets read them from a secret stdin, log nothing and keep their output secret", () => {
-    const withStdin = run.commands().filter((c) => "stdin" in c.wire).map((c) => c.name).sort();
+    const withStdin = run
+      .commands()
+      .filter((c) => "stdin" in c.wire)
+      .map((c) => c.name)
+      .sort();
     expect(withStdin).toEqual(SECRET_STDIN);
     for (const name of SECRET_STDIN) {
       const c = run.byName(name);
@@ -56,7 +76,8 @@ describe.each(RUNS)("%s", (_label, start) => {
       expect(c.wire.logging).toBe("none");
       expect(c.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr", "connection"]));
     }
-    for (const c of run.commands().filter((c) => !SECRET_STDIN.includes(c.name))) expect([c.name, c.wire.logging]).toEqual([c.name, "stdoutAndStderr"]);
+    for (const c of run.commands().filter((c) => !SECRET_STDIN.includes(c.name)))
+      expect([c.name, c.wire.logging]).toEqual([c.name, "stdoutAndStderr"]);
   });
 
   test("the SSH private key is secret: the whole connection is a secret input and a secret output", () => {
@@ -77,7 +98,11 @@ describe.each(RUNS)("%s", (_label, start) => {
   });
 
   test("component outputs carry no secret in plain", () => {
-    const leaks = Object.entries(run.componentOutputs).flatMap(([urn, outs]) => plainStrings(outs).filter((s) => containsSecret(s.value)).map((s) => `${urn} ${s.path}`));
+    const leaks = Object.entries(run.componentOutputs).flatMap(([urn, outs]) =>
+      plainStrings(outs)
+        .filter((s) => containsSecret(s.value))
+        .map((s) => `${urn} ${s.path}`),
+    );
     expect(leaks).toEqual([]);
   });
 

@@ -15,14 +15,25 @@ const FIXTURE = path.join(__dirname, "fixtures/program/index.ts");
 const SECRET = "s3cr3t-Value-42";
 
 interface Cmd {
-  name: string; create?: string; update?: string; delete?: string; stdin?: string; triggers?: unknown[];
-  logging?: string; environment?: Record<string, string>; dependsOn?: string[]; after?: string; export?: boolean;
+  name: string;
+  create?: string;
+  update?: string;
+  delete?: string;
+  stdin?: string;
+  triggers?: unknown[];
+  logging?: string;
+  environment?: Record<string, string>;
+  dependsOn?: string[];
+  after?: string;
+  export?: boolean;
   opts?: Record<string, unknown>;
 }
 
 let sshd: Sshd;
 const workDirs: string[] = [];
-beforeAll(async () => { sshd = await startSshd(); });
+beforeAll(async () => {
+  sshd = await startSshd();
+});
 afterAll(async () => {
   await sshd?.stop();
   for (const d of workDirs) fs.rmSync(d, { recursive: true, force: true });
@@ -36,11 +47,19 @@ function stack() {
   const run = (commands: Cmd[], extra: { copies?: unknown[]; cfg?: Record<string, string> } & Partial<StackRun> = {}): StackRun => {
     const { copies, cfg, ...rest } = extra;
     return {
-      project: "fixture", stack: "test", programPath: FIXTURE, statePath: path.join(w, "state.json"), logPath: path.join(w, "log"),
+      project: "fixture",
+      stack: "test",
+      programPath: FIXTURE,
+      statePath: path.join(w, "state.json"),
+      logPath: path.join(w, "log"),
       secretKeys: ["fixture:privateKey", "fixture:secret"],
       config: {
-        "fixture:port": String(sshd.port), "fixture:privateKey": sshd.privateKey, "fixture:secret": SECRET,
-        "fixture:commands": JSON.stringify(commands), "fixture:copies": JSON.stringify(copies ?? []), ...cfg,
+        "fixture:port": String(sshd.port),
+        "fixture:privateKey": sshd.privateKey,
+        "fixture:secret": SECRET,
+        "fixture:commands": JSON.stringify(commands),
+        "fixture:copies": JSON.stringify(copies ?? []),
+        ...cfg,
       },
       ...rest,
     };
@@ -66,11 +85,13 @@ test("creates once; an unchanged re-apply runs no command", async () => {
 
 test("waits for late and unexported registrations; dependsOn orders the steps", async () => {
   const s = stack();
-  const r = await apply(s.run([
-    { name: "a", create: `sleep 1; echo a >> ${s.w}/order` },
-    { name: "b", create: `echo b >> ${s.w}/order`, dependsOn: ["a"] },
-    { name: "c", after: "a", create: `sleep 1; echo c >> ${s.w}/order` },
-  ]));
+  const r = await apply(
+    s.run([
+      { name: "a", create: `sleep 1; echo a >> ${s.w}/order` },
+      { name: "b", create: `echo b >> ${s.w}/order`, dependsOn: ["a"] },
+      { name: "c", after: "a", create: `sleep 1; echo c >> ${s.w}/order` },
+    ]),
+  );
   expect(r.error).toBeUndefined();
   expect(ops(r).sort()).toEqual(["create a", "create b", "create c"]);
   const order = s.read("order").split("\n");
@@ -81,11 +102,20 @@ test("waits for late and unexported registrations; dependsOn orders the steps", 
 test("an input change runs `update` when set (with the previous stdout), `create` again otherwise", async () => {
   const s = stack();
   const v1 = [
-    { name: "a", create: `echo create-a >> ${s.w}/order; echo first-out`, update: `echo "update-a $PULUMI_COMMAND_STDOUT" >> ${s.w}/order` },
+    {
+      name: "a",
+      create: `echo create-a >> ${s.w}/order; echo first-out`,
+      update: `echo "update-a $PULUMI_COMMAND_STDOUT" >> ${s.w}/order`,
+    },
     { name: "b", create: `echo create-b1 >> ${s.w}/order` },
   ];
   expect((await apply(s.run(v1))).error).toBeUndefined();
-  const r = await apply(s.run([{ ...v1[0], stdin: "changed" }, { name: "b", create: `echo create-b2 >> ${s.w}/order` }]));
+  const r = await apply(
+    s.run([
+      { ...v1[0], stdin: "changed" },
+      { name: "b", create: `echo create-b2 >> ${s.w}/order` },
+    ]),
+  );
   expect(r.error).toBeUndefined();
   expect(ops(r).sort()).toEqual(["update a", "update b"]);
   expect(s.read("order").split("\n").sort()).toEqual(["", "create-a", "create-b1", "create-b2", "update-a first-out"]);
@@ -93,7 +123,9 @@ test("an input change runs `update` when set (with the previous stdout), `create
 
 test("a triggers change replaces: the new create runs before the old delete", async () => {
   const s = stack();
-  const v = (n: number) => [{ name: "a", triggers: [n], create: `echo create-${n} >> ${s.w}/order`, delete: `echo delete-${n} >> ${s.w}/order` }];
+  const v = (n: number) => [
+    { name: "a", triggers: [n], create: `echo create-${n} >> ${s.w}/order`, delete: `echo delete-${n} >> ${s.w}/order` },
+  ];
   expect((await apply(s.run(v(1)))).error).toBeUndefined();
   // Like the engine's DeleteReplaced, the old delete waits for the end of the update (after b, which needs a).
   const r = await apply(s.run([...v(2), { name: "b", create: `echo create-b >> ${s.w}/order`, dependsOn: ["a"] }]));
@@ -105,10 +137,12 @@ test("a triggers change replaces: the new create runs before the old delete", as
 
 test("stdin is delivered; environment works only for names sshd accepts (AcceptEnv)", async () => {
   const s = stack();
-  const r = await apply(s.run([
-    { name: "in", create: `cat > ${s.w}/stdin`, stdin: "hello\nworld" },
-    { name: "env", create: `echo "$SANDBOX_X" > ${s.w}/env`, environment: { SANDBOX_X: "from-env" } },
-  ]));
+  const r = await apply(
+    s.run([
+      { name: "in", create: `cat > ${s.w}/stdin`, stdin: "hello\nworld" },
+      { name: "env", create: `echo "$SANDBOX_X" > ${s.w}/env`, environment: { SANDBOX_X: "from-env" } },
+    ]),
+  );
   expect(r.error).toBeUndefined();
   expect(s.read("stdin")).toBe("hello\nworld");
   expect(s.read("env")).toBe("from-env\n");
@@ -118,10 +152,12 @@ test("stdin is delivered; environment works only for names sshd accepts (AcceptE
 
 test("a secret fed on stdin is in neither the log nor a failing command's error", async () => {
   const s = stack();
-  const r = await apply(s.run([
-    { name: "ok", create: `tee ${s.w}/got; echo to-stderr >&2`, stdin: "{{secret}}", logging: "stderr" },
-    { name: "bad", create: "cat >/dev/null; echo failing-output; exit 3", stdin: "{{secret}}", dependsOn: ["ok"] },
-  ]));
+  const r = await apply(
+    s.run([
+      { name: "ok", create: `tee ${s.w}/got; echo to-stderr >&2`, stdin: "{{secret}}", logging: "stderr" },
+      { name: "bad", create: "cat >/dev/null; echo failing-output; exit 3", stdin: "{{secret}}", dependsOn: ["ok"] },
+    ]),
+  );
   expect(s.read("got")).toBe(SECRET);
   expect(r.error).toContain('Process exited with status 3: running "cat >/dev/null; echo failing-output; exit 3":\nfailing-output');
   expect(r.error).not.toContain(SECRET);
@@ -134,10 +170,12 @@ test("a secret fed on stdin is in neither the log nor a failing command's error"
 
 test("pitfalls: a secret in the command string leaks into the error and log; logged stdout leaks too", async () => {
   const s = stack();
-  const r = await apply(s.run([
-    { name: "echoes", create: "cat", stdin: "{{secret}}" },
-    { name: "inline", create: "echo token={{secret}} >/dev/null; exit 1", dependsOn: ["echoes"] },
-  ]));
+  const r = await apply(
+    s.run([
+      { name: "echoes", create: "cat", stdin: "{{secret}}" },
+      { name: "inline", create: "echo token={{secret}} >/dev/null; exit 1", dependsOn: ["echoes"] },
+    ]),
+  );
   expect(r.error).toContain(`running "echo token=${SECRET} >/dev/null; exit 1"`);
   expect(s.read("log")).toContain(`command:remote:Command (echoes): ${SECRET}`);
   expect(s.read("log")).toContain(`token=${SECRET}`);
@@ -165,8 +203,20 @@ test("a failed create is not saved and runs again; dependents and later steps do
 test("resource options: additionalSecretOutputs, deleteBeforeReplace, ignoreChanges, retainOnDelete", async () => {
   const s = stack();
   const v = (n: number) => [
-    { name: "a", triggers: [n], create: `echo create-${n} >> ${s.w}/order`, delete: `echo delete-${n} >> ${s.w}/order`, opts: { deleteBeforeReplace: true } },
-    { name: "b", create: "echo b-out", stdin: `in-${n}`, export: true, opts: { additionalSecretOutputs: ["stdout"], ignoreChanges: ["stdin"] } },
+    {
+      name: "a",
+      triggers: [n],
+      create: `echo create-${n} >> ${s.w}/order`,
+      delete: `echo delete-${n} >> ${s.w}/order`,
+      opts: { deleteBeforeReplace: true },
+    },
+    {
+      name: "b",
+      create: "echo b-out",
+      stdin: `in-${n}`,
+      export: true,
+      opts: { additionalSecretOutputs: ["stdout"], ignoreChanges: ["stdin"] },
+    },
     { name: "c", create: `echo c >> ${s.w}/order`, delete: `echo delete-c >> ${s.w}/order`, opts: { retainOnDelete: true } },
   ];
   const first = await apply(s.run(v(1)));
@@ -174,14 +224,27 @@ test("resource options: additionalSecretOutputs, deleteBeforeReplace, ignoreChan
   const second = await apply(s.run(v(2).slice(0, 2)));
   expect(second.error).toBeUndefined();
   expect(ops(second)).toEqual(["delete a", "replace a"]);
-  expect(s.read("order").split("\n").filter((l) => l !== "c")).toEqual(["create-1", "delete-1", "create-2", ""]);
-  expect(s.resources().map((e) => e.name).sort()).toEqual(["a", "b"]);
+  expect(
+    s
+      .read("order")
+      .split("\n")
+      .filter((l) => l !== "c"),
+  ).toEqual(["create-1", "delete-1", "create-2", ""]);
+  expect(
+    s
+      .resources()
+      .map((e) => e.name)
+      .sort(),
+  ).toEqual(["a", "b"]);
 });
 
-const chain = (w: string): Cmd[] => ["a", "b", "c"].map((n, i) => ({
-  name: n, create: `echo create-${n} >> ${w}/order`, delete: `echo delete-${n} >> ${w}/order`,
-  dependsOn: i ? [["a", "b"][i - 1]] : [],
-}));
+const chain = (w: string): Cmd[] =>
+  ["a", "b", "c"].map((n, i) => ({
+    name: n,
+    create: `echo create-${n} >> ${w}/order`,
+    delete: `echo delete-${n} >> ${w}/order`,
+    dependsOn: i ? [["a", "b"][i - 1]] : [],
+  }));
 
 test("resources removed from the program are deleted, in reverse creation order", async () => {
   const s = stack();
@@ -206,7 +269,8 @@ test("destroy runs every delete in reverse creation order and empties the state"
 test("a delete that cannot connect fails the destroy and keeps the resource", async () => {
   const s = stack();
   expect((await apply(s.run(chain(s.w).slice(0, 1)))).error).toBeUndefined();
-  const file = path.join(s.w, "state.json"), state = JSON.parse(fs.readFileSync(file, "utf8"));
+  const file = path.join(s.w, "state.json"),
+    state = JSON.parse(fs.readFileSync(file, "utf8"));
   Object.assign(state.resources[0].inputs.connection, { port: 1, dialErrorLimit: 1 }); // host gone
   fs.writeFileSync(file, JSON.stringify(state));
   const r = await destroy(s.run([]));
@@ -257,12 +321,16 @@ test("preview runs nothing and reports the steps", async () => {
   const s = stack();
   expect((await apply(s.run(chain(s.w).slice(0, 2)))).error).toBeUndefined();
   // `late` hangs off c's stdout, which is unknown in a preview (c is to be created): it is not registered.
-  const p = await preview(s.run([{ ...chain(s.w)[0], create: "echo changed" }, chain(s.w)[2], { name: "late", after: "c", create: "true" }]));
-  expect(p.steps).toEqual(expect.arrayContaining([
-    { name: "a", type: "command:remote:Command", op: "update", diffKeys: ["create"] },
-    { name: "c", type: "command:remote:Command", op: "create", diffKeys: [] },
-    { name: "b", type: "command:remote:Command", op: "delete", diffKeys: [] },
-  ]));
+  const p = await preview(
+    s.run([{ ...chain(s.w)[0], create: "echo changed" }, chain(s.w)[2], { name: "late", after: "c", create: "true" }]),
+  );
+  expect(p.steps).toEqual(
+    expect.arrayContaining([
+      { name: "a", type: "command:remote:Command", op: "update", diffKeys: ["create"] },
+      { name: "c", type: "command:remote:Command", op: "create", diffKeys: [] },
+      { name: "b", type: "command:remote:Command", op: "delete", diffKeys: [] },
+    ]),
+  );
   expect(p.steps).toHaveLength(3);
   expect(s.read("order")).toBe("create-a\ncreate-b\n");
 });
@@ -283,14 +351,36 @@ test("the CLI reads a stack file, prints the steps and masks secret outputs", as
   const stackFile = path.join(s.w, "Pulumi.cli.yaml");
   const config = s.run([{ name: "a", create: "echo hi" }]).config;
   const { "fixture:secret": _secret, "fixture:privateKey": key, ...plain } = config;
-  fs.writeFileSync(stackFile, [
-    "config:", ...Object.entries(plain).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
-    `  fixture:secret: { secret: ${JSON.stringify(SECRET)} }`, `  fixture:privateKey: ${JSON.stringify(key)}`,
-    "secretKeys: [fixture:privateKey]", "",
-  ].join("\n"));
-  const cli = (cmd: string) => execFileSync(process.execPath, ["-r", "ts-node/register", "sandbox/cli.ts", cmd,
-    "--stack-file", stackFile, "--state", path.join(s.w, "state.json"), "--program", FIXTURE, "--project", "fixture"],
-  { cwd: REPO, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" }, encoding: "utf8" });
+  fs.writeFileSync(
+    stackFile,
+    [
+      "config:",
+      ...Object.entries(plain).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
+      `  fixture:secret: { secret: ${JSON.stringify(SECRET)} }`,
+      `  fixture:privateKey: ${JSON.stringify(key)}`,
+      "secretKeys: [fixture:privateKey]",
+      "",
+    ].join("\n"),
+  );
+  const cli = (cmd: string) =>
+    execFileSync(
+      process.execPath,
+      [
+        "-r",
+        "ts-node/register",
+        "sandbox/cli.ts",
+        cmd,
+        "--stack-file",
+        stackFile,
+        "--state",
+        path.join(s.w, "state.json"),
+        "--program",
+        FIXTURE,
+        "--project",
+        "fixture",
+      ],
+      { cwd: REPO, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" }, encoding: "utf8" },
+    );
   const out = cli("up");
   expect(out).toMatch(/ok {3}create {3}command:remote:Command a \d+ ms/);
   expect(out).toContain('"secretValue": "[secret]"');

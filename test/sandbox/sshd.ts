@@ -11,18 +11,34 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 
-export interface Sshd { port: number; privateKey: string; hostKey: string; dir: string; stop(): Promise<void> }
+export interface Sshd {
+  port: number;
+  privateKey: string;
+  hostKey: string;
+  dir: string;
+  stop(): Promise<void>;
+}
 const SSHD = "/usr/sbin/sshd";
 
-const freePort = () => new Promise<number>((resolve, reject) => {
-  const srv = net.createServer().listen(0, "127.0.0.1", () => {
-    const { port } = srv.address() as net.AddressInfo;
-    srv.close(() => resolve(port));
-  }).on("error", reject);
-});
-const canConnect = (port: number) => new Promise<boolean>((resolve) => {
-  const s = net.connect(port, "127.0.0.1", () => { s.destroy(); resolve(true); }).on("error", () => resolve(false));
-});
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const srv = net
+      .createServer()
+      .listen(0, "127.0.0.1", () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      })
+      .on("error", reject);
+  });
+const canConnect = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net
+      .connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      })
+      .on("error", () => resolve(false));
+  });
 
 export async function startSshd(): Promise<Sshd> {
   if (!fs.existsSync(SSHD)) throw new Error(`${SSHD} missing: apt-get install -y openssh-server`);
@@ -32,12 +48,25 @@ export async function startSshd(): Promise<Sshd> {
   fs.copyFileSync(path.join(dir, "client_key.pub"), path.join(dir, "authorized_keys"));
   fs.mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
   const port = await freePort();
-  fs.writeFileSync(path.join(dir, "sshd_config"), [
-    `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${dir}/host_key`, `AuthorizedKeysFile ${dir}/authorized_keys`,
-    `PidFile ${dir}/sshd.pid`, "PermitRootLogin prohibit-password", "PasswordAuthentication no",
-    "KbdInteractiveAuthentication no", "UsePAM no", "StrictModes no", "AcceptEnv SANDBOX_* PULUMI_COMMAND_*",
-    "Subsystem sftp internal-sftp", "LogLevel ERROR", "",
-  ].join("\n"));
+  fs.writeFileSync(
+    path.join(dir, "sshd_config"),
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${dir}/host_key`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      `PidFile ${dir}/sshd.pid`,
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "StrictModes no",
+      "AcceptEnv SANDBOX_* PULUMI_COMMAND_*",
+      "Subsystem sftp internal-sftp",
+      "LogLevel ERROR",
+      "",
+    ].join("\n"),
+  );
   const proc = spawn(SSHD, ["-D", "-e", "-f", path.join(dir, "sshd_config")], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d) => (stderr += d));
@@ -47,7 +76,10 @@ export async function startSshd(): Promise<Sshd> {
   }
   const [type, blob] = fs.readFileSync(path.join(dir, "host_key.pub"), "utf8").split(" ");
   return {
-    port, dir, privateKey: fs.readFileSync(path.join(dir, "client_key"), "utf8"), hostKey: `${type} ${blob}`,
+    port,
+    dir,
+    privateKey: fs.readFileSync(path.join(dir, "client_key"), "utf8"),
+    hostKey: `${type} ${blob}`,
     stop: async () => {
       if (proc.exitCode === null) {
         proc.kill("SIGTERM");

@@ -174,14 +174,45 @@ export async function startPebble(
 
   // A small CA for Pebble's own HTTPS listener (Debian's pebble ships no certificate).
   openssl(
-    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=django-deploy test Pebble listener CA",
-      "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.pem",
+      "-days",
+      "30",
+      "-subj",
+      "/CN=django-deploy test Pebble listener CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
     dir,
   );
   openssl(
-    ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", "listener.key", "-out", "listener.csr", "-subj", "/CN=pebble"],
+    [
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      "listener.key",
+      "-out",
+      "listener.csr",
+      "-subj",
+      "/CN=pebble",
+    ],
     dir,
   );
   fs.writeFileSync(
@@ -197,8 +228,23 @@ export async function startPebble(
     ].join("\n"),
   );
   openssl(
-    ["x509", "-req", "-in", "listener.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-      "-out", "listener.pem", "-days", "30", "-extfile", "listener.ext"],
+    [
+      "x509",
+      "-req",
+      "-in",
+      "listener.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "listener.pem",
+      "-days",
+      "30",
+      "-extfile",
+      "listener.ext",
+    ],
     dir,
   );
   const caBundlePath = path.join(dir, "ca.pem");
@@ -229,8 +275,14 @@ export async function startPebble(
     host,
     "pebble-dns",
     process.execPath,
-    [path.join(TESTHOST_SCRIPTS, "dns-responder.js"), "--listen", "127.0.0.1", "--marker", host.runDir,
-      ...domains.map((d) => `${d}=${host.ip}`)],
+    [
+      path.join(TESTHOST_SCRIPTS, "dns-responder.js"),
+      "--listen",
+      "127.0.0.1",
+      "--marker",
+      host.runDir,
+      ...domains.map((d) => `${d}=${host.ip}`),
+    ],
     { stdoutPipe: true },
   );
   let dnsPort: number;
@@ -296,4 +348,3 @@ export async function startPebble(
     stop,
   };
 }
-

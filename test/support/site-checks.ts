@@ -17,7 +17,7 @@ export interface HttpResult {
 function run(cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { maxBuffer: 32 * 1024 * 1024, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
     if (input !== undefined) child.stdin?.end(input);
@@ -25,7 +25,11 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
 }
 
 /** A request to `url` with the site's names resolved to the host; `caFile` verifies TLS (no -k). */
-export async function request(host: TestHost, url: string, opts: { caFile?: string; form?: Record<string, string> } = {}): Promise<HttpResult> {
+export async function request(
+  host: TestHost,
+  url: string,
+  opts: { caFile?: string; form?: Record<string, string> } = {},
+): Promise<HttpResult> {
   const u = new URL(url);
   const port = u.port || (u.protocol === "https:" ? "443" : "80");
   const args = ["-sS", "--max-time", "30", "-D", "-", "--resolve", `${u.hostname}:${port}:${host.ip}`];
@@ -45,7 +49,11 @@ export async function request(host: TestHost, url: string, opts: { caFile?: stri
 }
 
 /** Try a TLS handshake with one protocol version; resolves to true when the server accepts it. */
-export async function tlsAccepts(host: TestHost, version: "tls1" | "tls1_1" | "tls1_2" | "tls1_3", serverName = "www.example.com"): Promise<boolean> {
+export async function tlsAccepts(
+  host: TestHost,
+  version: "tls1" | "tls1_1" | "tls1_2" | "tls1_3",
+  serverName = "www.example.com",
+): Promise<boolean> {
   // SECLEVEL=0 lets this client offer the old versions, so a refusal is the server's.
   const cipher = version === "tls1_3" ? [] : ["-cipher", "DEFAULT@SECLEVEL=0"];
   const r = await run("openssl", ["s_client", `-${version}`, ...cipher, "-connect", `${host.ip}:443`, "-servername", serverName], "");
@@ -90,7 +98,8 @@ export async function waitFor<T>(what: string, ms: number, check: () => Promise<
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -163,15 +163,24 @@ export async function startTestHost(index: number, name = `th${index}`): Promise
   }
 
   const sshArgs = () => [
-    "-F", "none",
-    "-i", state.privateKeyPath,
-    "-o", "IdentitiesOnly=yes",
-    "-o", "BatchMode=yes",
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${state.knownHostsPath}`,
-    "-o", "ConnectTimeout=10",
-    "-o", "ServerAliveInterval=15",
-    "-o", "LogLevel=ERROR",
+    "-F",
+    "none",
+    "-i",
+    state.privateKeyPath,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${state.knownHostsPath}`,
+    "-o",
+    "ConnectTimeout=10",
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "LogLevel=ERROR",
   ];
 
   const exec = (cmd: string, opts: ExecOptions = {}): Promise<ExecResult> =>
@@ -180,10 +189,13 @@ export async function startTestHost(index: number, name = `th${index}`): Promise
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill("SIGTERM");
-      }, opts.timeoutMs ?? 15 * 60_000);
+      const timer = setTimeout(
+        () => {
+          timedOut = true;
+          child.kill("SIGTERM");
+        },
+        opts.timeoutMs ?? 15 * 60_000,
+      );
       child.stdout.on("data", (d: Buffer) => out.push(d));
       child.stderr.on("data", (d: Buffer) => err.push(d));
       child.on("error", (e) => {

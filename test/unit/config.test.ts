@@ -10,7 +10,18 @@ import type * as PulumiModule from "@pulumi/pulumi";
 import { ConfigError, parseSettings } from "../../components/config";
 import { LETS_ENCRYPT_STAGING } from "../../components/config-schema";
 import { pulumiYamlConfig, readmeTable } from "../../components/config-docs";
-import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_SECRET_VALUES, FAKE_SSH_KEY, Raw, ec2Base, existingHostBase, parse, problemsOf, secretKeysOf } from "./lib/fixtures";
+import {
+  FAKE_APP_ENV,
+  FAKE_DEPLOY_KEY,
+  FAKE_SECRET_VALUES,
+  FAKE_SSH_KEY,
+  Raw,
+  ec2Base,
+  existingHostBase,
+  parse,
+  problemsOf,
+  secretKeysOf,
+} from "./lib/fixtures";
 
 const ROOT = path.join(__dirname, "..", "..");
 
@@ -27,7 +38,14 @@ interface BadCase {
   valid: string | RegExp;
 }
 
-const bad = (name: string, base: BadCase["base"], set: BadCase["set"], key: string, valid: BadCase["valid"], secretKeys?: BadCase["secretKeys"]): BadCase => ({ name, base, set, key, valid, secretKeys });
+const bad = (
+  name: string,
+  base: BadCase["base"],
+  set: BadCase["set"],
+  key: string,
+  valid: BadCase["valid"],
+  secretKeys?: BadCase["secretKeys"],
+): BadCase => ({ name, base, set, key, valid, secretKeys });
 const E = "existing" as const;
 const C = "ec2" as const;
 const withoutSecret = (k: string) => (raw: Raw) => {
@@ -58,13 +76,37 @@ const CASES: BadCase[] = [
   bad("host given as a URL", E, { host: "ssh://203.0.113.10" }, "host", "must be an IPv4 address or a DNS host name"),
   bad("CIDR that is not one", C, { sshAllowedCidrs: JSON.stringify(["203.0.113.0/33"]) }, "sshAllowedCidrs", CIDR),
   bad("CIDR list with a word", C, { sshAllowedCidrs: JSON.stringify(["office"]) }, "sshAllowedCidrs", CIDR),
-  bad("CIDRs not a list", C, { sshAllowedCidrs: "203.0.113.0/24" }, "sshAllowedCidrs", 'must be a list of CIDR blocks, e.g. ["203.0.113.4/32"]'),
-  bad("SSH open to 0.0.0.0/0 without sshAllowWorld", C, { sshAllowedCidrs: JSON.stringify(["0.0.0.0/0"]) }, "sshAllowedCidrs", "set sshAllowWorld: true to accept that"),
-  bad("SSH open to ::/0 without sshAllowWorld", C, { sshAllowedCidrs: JSON.stringify(["203.0.113.0/24", "::/0"]) }, "sshAllowedCidrs", "list your own CIDR blocks"),
+  bad(
+    "CIDRs not a list",
+    C,
+    { sshAllowedCidrs: "203.0.113.0/24" },
+    "sshAllowedCidrs",
+    'must be a list of CIDR blocks, e.g. ["203.0.113.4/32"]',
+  ),
+  bad(
+    "SSH open to 0.0.0.0/0 without sshAllowWorld",
+    C,
+    { sshAllowedCidrs: JSON.stringify(["0.0.0.0/0"]) },
+    "sshAllowedCidrs",
+    "set sshAllowWorld: true to accept that",
+  ),
+  bad(
+    "SSH open to ::/0 without sshAllowWorld",
+    C,
+    { sshAllowedCidrs: JSON.stringify(["203.0.113.0/24", "::/0"]) },
+    "sshAllowedCidrs",
+    "list your own CIDR blocks",
+  ),
   bad("sshPort 0", E, { sshPort: "0" }, "sshPort", WHOLE(1, 65535)),
   bad("sshPort 70000", E, { sshPort: "70000" }, "sshPort", WHOLE(1, 65535)),
   bad('sshPort "abc"', E, { sshPort: "abc" }, "sshPort", WHOLE(1, 65535)),
-  bad("sshPublicKey garbage", C, { sshPublicKey: "AAAAC3NzaC1lZDI1NTE5 garbage" }, "sshPublicKey", "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA… deploy'"),
+  bad(
+    "sshPublicKey garbage",
+    C,
+    { sshPublicKey: "AAAAC3NzaC1lZDI1NTE5 garbage" },
+    "sshPublicKey",
+    "must be an OpenSSH public key line such as 'ssh-ed25519 AAAA… deploy'",
+  ),
   bad("sshHostKey garbage", E, { sshHostKey: "fingerprint SHA256:abc" }, "sshHostKey", "must be a host public key line"),
   bad("EC2 without sshAllowedCidrs", C, { sshAllowedCidrs: undefined }, "sshAllowedCidrs", "is required for an EC2 host"),
   bad("EC2 without sshPublicKey", C, { sshPublicKey: undefined }, "sshPublicKey", "is required for an EC2 host"),
@@ -75,7 +117,13 @@ const CASES: BadCase[] = [
   bad("gunicornWorkers 2.5", E, { gunicornWorkers: "2.5" }, "gunicornWorkers", WHOLE(1, 64)),
   bad("rootVolumeGiB 2", C, { rootVolumeGiB: "2" }, "rootVolumeGiB", WHOLE(8, 16384)),
   bad("instanceType garbage", C, { instanceType: "a big one" }, "instanceType", "must be an EC2 instance type such as t3.small"),
-  bad("clientMaxBodySize with a space", E, { clientMaxBodySize: "10 M" }, "clientMaxBodySize", "must be an nginx size such as 100M, 512k or 0"),
+  bad(
+    "clientMaxBodySize with a space",
+    E,
+    { clientMaxBodySize: "10 M" },
+    "clientMaxBodySize",
+    "must be an nginx size such as 100M, 512k or 0",
+  ),
   bad("tls not a boolean", E, { tls: "yes" }, "tls", "must be true or false"),
   // repository
   bad("repoUrl not a URL", E, { repoUrl: "not a url" }, "repoUrl", GIT_URL),
@@ -91,22 +139,70 @@ const CASES: BadCase[] = [
   bad("djangoDir public", E, { djangoDir: "public" }, "djangoDir", "must not be one of public, logs, ENV, var, run, .git"),
   bad("djangoDir ../x", E, { djangoDir: "../x" }, "djangoDir", "must be a single directory name such as example-django"),
   bad("homepageDir equal to djangoDir", E, { homepageDir: "example-django" }, "homepageDir", "must differ from djangoDir"),
-  bad("wsgiModule with the callable", E, { wsgiModule: "example.wsgi:application" }, "wsgiModule", "must be a dotted Python module such as example.wsgi"),
-  bad("fixtures with spaces", E, { fixtures: JSON.stringify(["quick start"]) }, "fixtures", "must be a fixture name such as quickstart or quickstart.json"),
+  bad(
+    "wsgiModule with the callable",
+    E,
+    { wsgiModule: "example.wsgi:application" },
+    "wsgiModule",
+    "must be a dotted Python module such as example.wsgi",
+  ),
+  bad(
+    "fixtures with spaces",
+    E,
+    { fixtures: JSON.stringify(["quick start"]) },
+    "fixtures",
+    "must be a fixture name such as quickstart or quickstart.json",
+  ),
   // packages and web
-  bad("extraPackages uppercase", E, { extraPackages: JSON.stringify(["LibPQ-dev"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
-  bad("extraPackages with ;", E, { extraPackages: JSON.stringify(["libpq-dev;reboot"]) }, "extraPackages", "must be a Debian package name such as python3-psycopg2"),
-  bad("acmeServer with a leading NUL (URL parsing forgives it)", E, { acmeServer: "\u0000https://acme.example.com/dir" }, "acmeServer", "URL characters only"),
+  bad(
+    "extraPackages uppercase",
+    E,
+    { extraPackages: JSON.stringify(["LibPQ-dev"]) },
+    "extraPackages",
+    "must be a Debian package name such as python3-psycopg2",
+  ),
+  bad(
+    "extraPackages with ;",
+    E,
+    { extraPackages: JSON.stringify(["libpq-dev;reboot"]) },
+    "extraPackages",
+    "must be a Debian package name such as python3-psycopg2",
+  ),
+  bad(
+    "acmeServer with a leading NUL (URL parsing forgives it)",
+    E,
+    { acmeServer: "\u0000https://acme.example.com/dir" },
+    "acmeServer",
+    "URL characters only",
+  ),
   bad("acmeServer with a space", E, { acmeServer: "https://acme.example.com/a dir" }, "acmeServer", "https:// ACME directory URL"),
   bad("dnsZoneId not a zone ID", E, { dnsZoneId: "example.com" }, "dnsZoneId", "a Route 53 hosted zone ID"),
-  bad("certbotEmail invalid", E, { certbotEmail: "ops at example.com" }, "certbotEmail", "must be an email address such as ops@example.com"),
+  bad(
+    "certbotEmail invalid",
+    E,
+    { certbotEmail: "ops at example.com" },
+    "certbotEmail",
+    "must be an email address such as ops@example.com",
+  ),
   bad("certbotEmail starting with -", E, { certbotEmail: "-ops@example.com" }, "certbotEmail", "not starting with -"),
-  bad("certbotEmail missing with tls on", E, { certbotEmail: undefined }, "certbotEmail", "is required when tls is on: an email address such as ops@example.com"),
+  bad(
+    "certbotEmail missing with tls on",
+    E,
+    { certbotEmail: undefined },
+    "certbotEmail",
+    "is required when tls is on: an email address such as ops@example.com",
+  ),
   bad("acmeServer http://", E, { acmeServer: "http://acme.example.com/directory" }, "acmeServer", "must be an https:// ACME directory URL"),
   bad("acmeCaBundle not PEM", E, { acmeCaBundle: "MIIB-not-a-pem" }, "acmeCaBundle", "must be one or more PEM certificates"),
   bad("baseDir relative", E, { baseDir: "srv/www" }, "baseDir", "must be an absolute path such as /srv/www"),
   bad("baseDir /etc/x", E, { baseDir: "/etc/x" }, "baseDir", "must not be inside a system directory"),
-  bad("baseDir too long for the socket path", E, { baseDir: "/srv/www/sites/production/example-company", domain: `${"a".repeat(60)}.example.com` }, "baseDir", /a unix socket path holds at most 107; use a shorter baseDir/),
+  bad(
+    "baseDir too long for the socket path",
+    E,
+    { baseDir: "/srv/www/sites/production/example-company", domain: `${"a".repeat(60)}.example.com` },
+    "baseDir",
+    /a unix socket path holds at most 107; use a shorter baseDir/,
+  ),
   bad("appUser root", E, { appUser: "root" }, "appUser", "must not be root: the app never runs as root"),
   // appEnv
   bad("appEnv not an object", E, { appEnv: JSON.stringify("SECRET_KEY=x") }, "appEnv", "must be an object of NAME: value strings"),
@@ -116,17 +212,55 @@ const CASES: BadCase[] = [
   bad("appEnv name A-B", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, "A-B": "v" }) }, "appEnv", ENV_NAMES),
   bad("appEnv name A B", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, "A B": "v" }) }, "appEnv", ENV_NAMES),
   bad("appEnv value not a string", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, DEBUG: false }) }, "appEnv", "values must be strings"),
-  bad("appEnv value with NUL", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, X: "a\0b" }) }, "appEnv", "values must not contain NUL bytes"),
-  bad("appEnv sets STATIC_ROOT", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, STATIC_ROOT: "/tmp/static" }) }, "appEnv", "must not set STATIC_ROOT: the program sets it"),
-  bad("appEnv sets a bash read-only name", E, { appEnv: JSON.stringify({ ...FAKE_APP_ENV, UID: "1000" }) }, "appEnv", "must not set UID: bash gives that name a meaning of its own"),
+  bad(
+    "appEnv value with NUL",
+    E,
+    { appEnv: JSON.stringify({ ...FAKE_APP_ENV, X: "a\0b" }) },
+    "appEnv",
+    "values must not contain NUL bytes",
+  ),
+  bad(
+    "appEnv sets STATIC_ROOT",
+    E,
+    { appEnv: JSON.stringify({ ...FAKE_APP_ENV, STATIC_ROOT: "/tmp/static" }) },
+    "appEnv",
+    "must not set STATIC_ROOT: the program sets it",
+  ),
+  bad(
+    "appEnv sets a bash read-only name",
+    E,
+    { appEnv: JSON.stringify({ ...FAKE_APP_ENV, UID: "1000" }) },
+    "appEnv",
+    "must not set UID: bash gives that name a meaning of its own",
+  ),
   bad("appEnv sets __proto__", E, { appEnv: `{"__proto__": "fake-proto-secret", "SECRET_KEY": "x"}` }, "appEnv", "must not set __proto__"),
   // secrets
   bad("sshPrivateKey missing", E, { sshPrivateKey: undefined }, "sshPrivateKey", "is required"),
   bad("appEnv missing", C, { appEnv: undefined }, "appEnv", "is required"),
-  bad("sshPrivateKey not a key", E, { sshPrivateKey: "fake-plain-password-not-a-key" }, "sshPrivateKey", "must be a PEM or OpenSSH private key"),
-  bad("sshPrivateKey in plain text", E, {}, "sshPrivateKey", "must be set as a secret: pulumi config set --secret sshPrivateKey", withoutSecret("sshPrivateKey")),
+  bad(
+    "sshPrivateKey not a key",
+    E,
+    { sshPrivateKey: "fake-plain-password-not-a-key" },
+    "sshPrivateKey",
+    "must be a PEM or OpenSSH private key",
+  ),
+  bad(
+    "sshPrivateKey in plain text",
+    E,
+    {},
+    "sshPrivateKey",
+    "must be set as a secret: pulumi config set --secret sshPrivateKey",
+    withoutSecret("sshPrivateKey"),
+  ),
   bad("appEnv in plain text", C, {}, "appEnv", "must be set as a secret: pulumi config set --secret appEnv", withoutSecret("appEnv")),
-  bad("repoDeployKey in plain text", E, { repoDeployKey: FAKE_DEPLOY_KEY }, "repoDeployKey", "must be set as a secret: pulumi config set --secret repoDeployKey", withoutSecret("repoDeployKey")),
+  bad(
+    "repoDeployKey in plain text",
+    E,
+    { repoDeployKey: FAKE_DEPLOY_KEY },
+    "repoDeployKey",
+    "must be set as a secret: pulumi config set --secret repoDeployKey",
+    withoutSecret("repoDeployKey"),
+  ),
   // keys
   bad("typo domian", E, { domian: "example.net" }, "domian", "did you mean django-deploy:domain?"),
   bad("typo clientMaxBodySise", E, { clientMaxBodySise: "10M" }, "clientMaxBodySise", "did you mean django-deploy:clientMaxBodySize?"),
@@ -227,10 +361,20 @@ describe("bad stack configurations", () => {
 
 const PROGRAM_CASES: [string, Raw, Set<string> | undefined, RegExp][] = [
   ["uppercase domain", { ...existingHostBase(), domain: "Example.com" }, undefined, /django-deploy:domain: must be a lowercase DNS name/],
-  ["SSH open to the world", { ...ec2Base(), sshAllowedCidrs: JSON.stringify(["0.0.0.0/0"]) }, undefined, /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH/],
+  [
+    "SSH open to the world",
+    { ...ec2Base(), sshAllowedCidrs: JSON.stringify(["0.0.0.0/0"]) },
+    undefined,
+    /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH/,
+  ],
   ["repoRef with a command", { ...existingHostBase(), repoRef: "main;reboot" }, undefined, /django-deploy:repoRef: must be a git branch/],
   ["appEnv in plain text", ec2Base(), new Set(["sshPrivateKey"]), /django-deploy:appEnv: must be set as a secret/],
-  ["a typo", { ...existingHostBase(), domian: "example.net" }, undefined, /django-deploy:domian: is not a setting of this program; did you mean django-deploy:domain\?/],
+  [
+    "a typo",
+    { ...existingHostBase(), domian: "example.net" },
+    undefined,
+    /django-deploy:domian: is not a setting of this program; did you mean django-deploy:domain\?/,
+  ],
 ];
 
 interface ProgramRun {

@@ -24,7 +24,19 @@ import { sh } from "../../components/templates";
 import * as A from "./lib/arbitraries";
 import { FAKE_APP_ENV, Raw, parse, problemsOf, tlsCeleryRaw } from "./lib/fixtures";
 import { checkRun, expectedCalls, simulate, simulateSettings } from "./lib/step-sim";
-import { NginxChecker, chunks, evalGunicornConfs, parseSupervisor, pool, CORES, removeTemps, runBashHarness, splitNul, tempDir, which } from "./lib/tools";
+import {
+  NginxChecker,
+  chunks,
+  evalGunicornConfs,
+  parseSupervisor,
+  pool,
+  CORES,
+  removeTemps,
+  runBashHarness,
+  splitNul,
+  tempDir,
+  which,
+} from "./lib/tools";
 
 jest.setTimeout(300_000);
 afterAll(removeTemps);
@@ -43,9 +55,44 @@ function base(): Raw {
 // Hostile strings
 
 const METACHARS = [
-  ";", "$(id)", "`id`", "'", '"', "\n", "\r", " ", "\t", "\\", "{", "}", "#", "&", "|", ">", "<", "*", "?", "~", "%",
-  "=", "\0", "..", "/", "-", "é", "\u2028", "$", "!", ";reboot", "%(ENV_HOME)s", "\nDJANGO_DEPLOY_FILE\n",
-  "\nDJANGO_DEPLOY_STEP\n", "$request_uri", "\x7f", "\x1b[31m", "A",
+  ";",
+  "$(id)",
+  "`id`",
+  "'",
+  '"',
+  "\n",
+  "\r",
+  " ",
+  "\t",
+  "\\",
+  "{",
+  "}",
+  "#",
+  "&",
+  "|",
+  ">",
+  "<",
+  "*",
+  "?",
+  "~",
+  "%",
+  "=",
+  "\0",
+  "..",
+  "/",
+  "-",
+  "é",
+  "\u2028",
+  "$",
+  "!",
+  ";reboot",
+  "%(ENV_HOME)s",
+  "\nDJANGO_DEPLOY_FILE\n",
+  "\nDJANGO_DEPLOY_STEP\n",
+  "$request_uri",
+  "\x7f",
+  "\x1b[31m",
+  "A",
 ];
 const chunk = fc.oneof(fc.constantFrom(...METACHARS), fc.string({ unit: "binary", maxLength: 4 }));
 
@@ -55,13 +102,21 @@ function hostile(valid: fc.Arbitrary<string>): fc.Arbitrary<string> {
     const at = i % (v.length + 1);
     return v.slice(0, at) + c + v.slice(at);
   });
-  return fc.oneof({ weight: 3, arbitrary: valid }, { weight: 4, arbitrary: spliced }, { weight: 2, arbitrary: A.anyValue }, { weight: 1, arbitrary: chunk });
+  return fc.oneof(
+    { weight: 3, arbitrary: valid },
+    { weight: 4, arbitrary: spliced },
+    { weight: 2, arbitrary: A.anyValue },
+    { weight: 1, arbitrary: chunk },
+  );
 }
-const jsonList = (item: fc.Arbitrary<string>) => fc.oneof({ weight: 4, arbitrary: fc.array(item, { maxLength: 3 }).map((l) => JSON.stringify(l)) }, { weight: 1, arbitrary: item });
+const jsonList = (item: fc.Arbitrary<string>) =>
+  fc.oneof({ weight: 4, arbitrary: fc.array(item, { maxLength: 3 }).map((l) => JSON.stringify(l)) }, { weight: 1, arbitrary: item });
 
 const acmeUrl = fc.oneof(
   A.acmeServer,
-  fc.tuple(A.domain, fc.string({ unit: fc.constantFrom(..."abc/?&=$'();`%~+!*@,".split("")), maxLength: 12 })).map(([d, p]) => `https://${d}/${p}`),
+  fc
+    .tuple(A.domain, fc.string({ unit: fc.constantFrom(..."abc/?&=$'();`%~+!*@,".split("")), maxLength: 12 }))
+    .map(([d, p]) => `https://${d}/${p}`),
 );
 
 /** The fields under test and what a valid value looks like. */
@@ -122,9 +177,9 @@ describe("hostile values are refused, or carried as data", () => {
     const baseSettings = parse(b);
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.constantFrom(...FIELD_NAMES), { minLength: 1, maxLength: 3 }).chain((keys) =>
-          fc.tuple(fc.constant(keys), fc.tuple(...keys.map((k) => FIELDS[k]))),
-        ),
+        fc
+          .uniqueArray(fc.constantFrom(...FIELD_NAMES), { minLength: 1, maxLength: 3 })
+          .chain((keys) => fc.tuple(fc.constant(keys), fc.tuple(...keys.map((k) => FIELDS[k])))),
         ([keys, values]) => {
           const changes: Raw = Object.fromEntries(keys.map((k, i) => [k, values[i]]));
           // Each value alone: refused (naming its key) or accepted.
@@ -134,10 +189,12 @@ describe("hostile values are refused, or carried as data", () => {
             if (problems) {
               refusedCount++;
               const allowed = [k, ...(RELATED[k] ?? [])];
-              if (!problems.every((p) => allowed.includes(keyOf(p) ?? ""))) throw new Error(`${k}=${show(v)} refused, but not by ${k}: ${show(problems)}`);
+              if (!problems.every((p) => allowed.includes(keyOf(p) ?? "")))
+                throw new Error(`${k}=${show(v)} refused, but not by ${k}: ${show(problems)}`);
               if (k === "appEnv") {
                 const secrets = [v, ...Object.values(tryJson(v))].filter((x): x is string => typeof x === "string" && x.length >= 8);
-                if (secrets.some((x) => problems.some((p) => p.includes(x)))) throw new Error(`a secret value was echoed: ${show(problems)}`);
+                if (secrets.some((x) => problems.some((p) => p.includes(x))))
+                  throw new Error(`a secret value was echoed: ${show(problems)}`);
               }
             } else ok[k] = v;
           }
@@ -146,16 +203,23 @@ describe("hostile values are refused, or carried as data", () => {
           const problems = problemsOf(raw);
           if (problems) {
             const changed = Object.keys(ok).flatMap((k) => [k, ...(RELATED[k] ?? [])]);
-            if (!problems.every((p) => changed.includes(keyOf(p) ?? ""))) throw new Error(`${show(ok)} together refused for another key: ${show(problems)}`);
+            if (!problems.every((p) => changed.includes(keyOf(p) ?? "")))
+              throw new Error(`${show(ok)} together refused for another key: ${show(problems)}`);
             return;
           }
           const s = parse(raw);
           // Alphabets: what reaches nginx and supervisord is plain words there.
           for (const [what, v] of [
-            ["domain", s.domain], ["baseDir", s.baseDir], ["homepageDir", s.homepageDir], ["djangoDir", s.djangoDir],
-            ["clientMaxBodySize", s.clientMaxBodySize], ["appUser", s.appUser], ["celeryApp", s.celeryApp ?? "x"],
+            ["domain", s.domain],
+            ["baseDir", s.baseDir],
+            ["homepageDir", s.homepageDir],
+            ["djangoDir", s.djangoDir],
+            ["clientMaxBodySize", s.clientMaxBodySize],
+            ["appUser", s.appUser],
+            ["celeryApp", s.celeryApp ?? "x"],
           ] as const) {
-            if (!NGINX_WORD.test(v) || !SUPERVISOR_WORD.test(v)) throw new Error(`${what}=${show(v)} accepted outside the nginx/supervisord word alphabet`);
+            if (!NGINX_WORD.test(v) || !SUPERVISOR_WORD.test(v))
+              throw new Error(`${what}=${show(v)} accepted outside the nginx/supervisord word alphabet`);
           }
           // Embedded files never end the heredoc that carries them; scripts never end the command's.
           const files = renderHostFiles(s);
@@ -163,7 +227,8 @@ describe("hostile values are refused, or carried as data", () => {
             if (/^DJANGO_DEPLOY_FILE$/m.test(text)) throw new Error(`${name} holds the heredoc delimiter line`);
           }
           for (const step of stepNames(s)) stepCommand(renderStepScript(s, step, files)); // throws on its delimiter line
-          if (s.acmeCaBundle && /^DJANGO_DEPLOY_FILE$/m.test(s.acmeCaBundle)) throw new Error("acmeCaBundle holds the heredoc delimiter line");
+          if (s.acmeCaBundle && /^DJANGO_DEPLOY_FILE$/m.test(s.acmeCaBundle))
+            throw new Error("acmeCaBundle holds the heredoc delimiter line");
           if (JSON.stringify(s) !== JSON.stringify(baseSettings)) accepted.push(s);
         },
       ),
@@ -205,7 +270,13 @@ describe("hostile values are refused, or carried as data", () => {
     for (const s of accepted) {
       const p = layoutOf(s);
       const site = renderHostFiles(s)["site.conf"];
-      for (const line of [`server_name www.${s.domain};`, `root ${p.homepage};`, `client_max_body_size ${s.clientMaxBodySize};`, `alias ${p.static}/;`, `server unix:${p.socket} fail_timeout=0;`]) {
+      for (const line of [
+        `server_name www.${s.domain};`,
+        `root ${p.homepage};`,
+        `client_max_body_size ${s.clientMaxBodySize};`,
+        `alias ${p.static}/;`,
+        `server unix:${p.socket} fail_timeout=0;`,
+      ]) {
         if (!site.includes(`    ${line}\n`)) throw new Error(`site.conf of ${show(s)} lacks the line "${line}"`);
       }
     }
@@ -224,7 +295,10 @@ describe("hostile values are refused, or carried as data", () => {
         ...(s.celeryApp
           ? [
               [`${g}-celery`, [p.runinenv, "python", "-m", "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"]],
-              [`${g}-beat`, [p.runinenv, "python", "-m", "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule]],
+              [
+                `${g}-beat`,
+                [p.runinenv, "python", "-m", "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule],
+              ],
             ]
           : []),
       ] as [string, string[]][];
@@ -242,9 +316,16 @@ describe("hostile values are refused, or carried as data", () => {
     const failures: string[] = [];
     accepted.forEach((s, i) => {
       const p = layoutOf(s);
-      const want = { wsgi_app: `${s.wsgiModule}:application`, chdir: p.code, bind: `unix:${p.socket}`, accesslog: `${p.logs}/gunicorn-access.log`, proc_name: `${siteSlug(s)}-web` };
+      const want = {
+        wsgi_app: `${s.wsgiModule}:application`,
+        chdir: p.code,
+        bind: `unix:${p.socket}`,
+        accesslog: `${p.logs}/gunicorn-access.log`,
+        proc_name: `${siteSlug(s)}-web`,
+      };
       const got = Object.fromEntries(Object.keys(want).map((k) => [k, values[i][k]]));
-      if (show(got) !== show(want) || (s.gunicornWorkers && values[i].workers !== s.gunicornWorkers)) failures.push(`${show(s)}: ${show(values[i])}`);
+      if (show(got) !== show(want) || (s.gunicornWorkers && values[i].workers !== s.gunicornWorkers))
+        failures.push(`${show(s)}: ${show(values[i])}`);
     });
     expect(failures.slice(0, 3)).toEqual([]);
   });
@@ -275,7 +356,9 @@ async function checkEnvironments(all: Settings[], envrcOf: (s: Settings) => stri
       const siteLine = `site=${sh(layoutOf(s).site)}\n`;
       if (runinenv.split(siteLine).length !== 2) throw new Error(`runinenv.sh does not set site exactly once: ${runinenv}`);
       fs.writeFileSync(path.join(site, "runinenv.sh"), runinenv.replace(siteLine, `site=${sh(site)}\n`));
-      lines.push(`/bin/bash ${sh(`${site}/runinenv.sh`)} ${sh(envBin)} -0 >${sh(`${site}/out`)} 2>${sh(`${site}/err`)}; builtin echo "$?" >${sh(`${site}/rc`)}`);
+      lines.push(
+        `/bin/bash ${sh(`${site}/runinenv.sh`)} ${sh(envBin)} -0 >${sh(`${site}/out`)} 2>${sh(`${site}/err`)}; builtin echo "$?" >${sh(`${site}/rc`)}`,
+      );
     });
     const r = await runBashHarness(lines.join("\n") + "\n", dir);
     if (r.code !== 0) throw new Error(`envrc harness failed: ${r.stderr}`);
@@ -288,7 +371,12 @@ async function checkEnvironments(all: Settings[], envrcOf: (s: Settings) => stri
         env.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
       }
       const p = layoutOf(s);
-      const want: Record<string, string> = { STATIC_ROOT: p.static, MEDIA_ROOT: p.media, ALLOWED_HOSTS: `www.${s.domain},${s.domain}`, ...s.appEnv };
+      const want: Record<string, string> = {
+        STATIC_ROOT: p.static,
+        MEDIA_ROOT: p.media,
+        ALLOWED_HOSTS: `www.${s.domain},${s.domain}`,
+        ...s.appEnv,
+      };
       const wrong = Object.entries(want).filter(([k, v]) => !env.get(k)?.equals(Buffer.from(v, "utf8")));
       if (rc !== "0" || wrong.length > 0) {
         failures.push(
@@ -309,7 +397,40 @@ describe(".server.envrc round-trips any settings", () => {
     let refused = 0;
     const names = fc.oneof(
       { weight: 4, arbitrary: A.envName },
-      { weight: 1, arbitrary: fc.constantFrom("UID", "EUID", "PPID", "SHELLOPTS", "BASHOPTS", "BASH_ENV", "RANDOM", "SECONDS", "LINENO", "_", "IFS", "PATH", "HOME", "LD_PRELOAD", "POSIXLY_CORRECT", "__proto__", "constructor", "ALLOWED_HOSTS", "STATIC_ROOT", "OPTIND", "GROUPS", "FUNCNAME", "DIRSTACK", "HISTCMD", "SRANDOM", "EPOCHSECONDS", "BASH_XTRACEFD", "PS4", "TMOUT") },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          "UID",
+          "EUID",
+          "PPID",
+          "SHELLOPTS",
+          "BASHOPTS",
+          "BASH_ENV",
+          "RANDOM",
+          "SECONDS",
+          "LINENO",
+          "_",
+          "IFS",
+          "PATH",
+          "HOME",
+          "LD_PRELOAD",
+          "POSIXLY_CORRECT",
+          "__proto__",
+          "constructor",
+          "ALLOWED_HOSTS",
+          "STATIC_ROOT",
+          "OPTIND",
+          "GROUPS",
+          "FUNCNAME",
+          "DIRSTACK",
+          "HISTCMD",
+          "SRANDOM",
+          "EPOCHSECONDS",
+          "BASH_XTRACEFD",
+          "PS4",
+          "TMOUT",
+        ),
+      },
       { weight: 1, arbitrary: A.anyValue },
     );
     fc.assert(
@@ -319,12 +440,14 @@ describe(".server.envrc round-trips any settings", () => {
         if (problems) {
           refused++;
           if (!problems.every((p) => keyOf(p) === "appEnv")) throw new Error(`refused for another key: ${show(problems)}`);
-          for (const v of Object.values(appEnv)) if (v.length >= 8 && problems.some((p) => p.includes(v))) throw new Error(`secret echoed: ${show(problems)}`);
+          for (const v of Object.values(appEnv))
+            if (v.length >= 8 && problems.some((p) => p.includes(v))) throw new Error(`secret echoed: ${show(problems)}`);
           return;
         }
         const s = parse({ ...b, appEnv: json });
         // Nothing dropped on the way (zod, JSON): every given name is a setting.
-        if (show(Object.keys(s.appEnv).sort()) !== show(Object.keys(appEnv).sort())) throw new Error(`names changed: ${json} → ${show(s.appEnv)}`);
+        if (show(Object.keys(s.appEnv).sort()) !== show(Object.keys(appEnv).sort()))
+          throw new Error(`names changed: ${json} → ${show(s.appEnv)}`);
         cases.push(s);
       }),
       { numRuns: RUNS },
@@ -351,7 +474,8 @@ describe("sh() quotes any string as one bash word", () => {
       { numRuns: 2 * RUNS },
     );
     const lines = ["set -u", "p() { builtin printf '%s\\0' \"$@\"; }"];
-    for (const v of values) lines.push(`p ${sh(v)}`, `x=${sh(v)}; p "$x"`, `a=(${sh(v)} ${sh(v)}); p "\${#a[@]}" "\${a[1]}"`, `export y=${sh(v)}; p "$y"`);
+    for (const v of values)
+      lines.push(`p ${sh(v)}`, `x=${sh(v)}; p "$x"`, `a=(${sh(v)} ${sh(v)}); p "\${#a[@]}" "\${a[1]}"`, `export y=${sh(v)}; p "$y"`);
     const r = await runBashHarness(lines.join("\n") + "\n", tempDir("sh"));
     expect(r.stderr).toBe("");
     const got = splitNul(r.stdout);

@@ -10,7 +10,17 @@ import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNa
 import { layoutOf, siteSlug } from "../../components/layout";
 import { validRaw } from "./lib/arbitraries";
 import { Raw, parse, plainRaw, problemsOf, tlsCeleryRaw } from "./lib/fixtures";
-import { NginxChecker, describeFindings, evalGunicornConfs, parseSupervisor, removeTemps, runBashHarness, shellcheck, splitNul, tempDir } from "./lib/tools";
+import {
+  NginxChecker,
+  describeFindings,
+  evalGunicornConfs,
+  parseSupervisor,
+  removeTemps,
+  runBashHarness,
+  shellcheck,
+  splitNul,
+  tempDir,
+} from "./lib/tools";
 
 jest.setTimeout(180_000);
 afterAll(removeTemps);
@@ -78,7 +88,21 @@ describe("every rendered shell script passes shellcheck", () => {
     // Plus values that once tripped shellcheck or could: a leading "=", quotes, expansions, backslashes.
     const tricky = {
       ...tlsCeleryRaw(),
-      appEnv: JSON.stringify({ A: "=x", B: "=", C: "a'b", D: "$(x) `y` ${z}", E: "\\", F: "-n", G: "", H: "~/x", I: "a\nb", J: "“x”\t#!", K: "*?[a]", L: "{a,b}", M: "' '" }),
+      appEnv: JSON.stringify({
+        A: "=x",
+        B: "=",
+        C: "a'b",
+        D: "$(x) `y` ${z}",
+        E: "\\",
+        F: "-n",
+        G: "",
+        H: "~/x",
+        I: "a\nb",
+        J: "“x”\t#!",
+        K: "*?[a]",
+        L: "{a,b}",
+        M: "' '",
+      }),
     };
     // …and values that are also the names of common commands (shellcheck's SC2209 on `ref=test`).
     const commandLike = { ...plainRaw(), appUser: "admin", repoRef: "test", djangoDir: "make", homepageDir: "file" };
@@ -101,14 +125,17 @@ describe("every rendered shell script passes shellcheck", () => {
     // "want to escape a single quote?", SC2088 "tilde does not expand in quotes". Every other
     // finding, at every severity, fails.
     const [a, b] = await Promise.all([shellcheck(scripts), shellcheck(envrcs, { exclude: [2016, 1003, 2088] })]);
-    const failures = [...Object.entries({ ...a }).map(([n, f]) => [n, f, scripts[n]] as const), ...Object.entries(b).map(([n, f]) => [n, f, envrcs[n]] as const)]
+    const failures = [
+      ...Object.entries({ ...a }).map(([n, f]) => [n, f, scripts[n]] as const),
+      ...Object.entries(b).map(([n, f]) => [n, f, envrcs[n]] as const),
+    ]
       .filter(([, f]) => f.length > 0)
       .map(([n, f, text]) => `${n} (config ${label(all[Number(n.split(":")[0])])}):\n${describeFindings(text, f)}`);
     expect(failures).toEqual([]);
   });
 
   test("the shellcheck harness reports problems (so a clean result means something)", async () => {
-    const r = await shellcheck({ bad: "#!/bin/bash\nsite=$1\nrm -rf $site/x\n", good: "#!/bin/bash\nset -eu\necho \"$1\"\n" });
+    const r = await shellcheck({ bad: "#!/bin/bash\nsite=$1\nrm -rf $site/x\n", good: '#!/bin/bash\nset -eu\necho "$1"\n' });
     expect(r.bad.map((f) => f.code)).toContain(2086);
     expect(r.good).toEqual([]);
   });
@@ -119,7 +146,10 @@ describe("every nginx site passes the real nginx -t", () => {
   beforeAll(() => nginx.init());
 
   test(`site.conf and acme-bootstrap.conf (${RUNS} configurations)`, async () => {
-    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    const all = generate(
+      RUNS,
+      REPRESENTATIVE.map(([, r]) => r()),
+    );
     expect(all.some((s) => s.tls) && all.some((s) => !s.tls)).toBe(true);
     // Each file under the nginx.conf its step leaves: the bootstrap on a fresh host (stock file),
     // the site after the nginxSite step's own edits.
@@ -177,13 +207,18 @@ describe("every nginx site passes the real nginx -t", () => {
     const step = renderStepScript(s, "nginxSite");
     expect((await nginx.check(site, step)).ok).toBe(true);
     expect((await nginx.check(site.replace("client_max_body_size 25M;", "client_max_body_size 25 M;"), step)).ok).toBe(false);
-    expect((await nginx.check(site.replace("proxy_pass http://example-com-gunicorn;", "proxy_pass http://example-com-gunicron;"), step)).ok).toBe(false);
+    expect(
+      (await nginx.check(site.replace("proxy_pass http://example-com-gunicorn;", "proxy_pass http://example-com-gunicron;"), step)).ok,
+    ).toBe(false);
   });
 });
 
 describe("the supervisord programs parse with supervisord's own parser", () => {
   test(`programs, commands, user, stop timeouts (${RUNS} configurations)`, async () => {
-    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    const all = generate(
+      RUNS,
+      REPRESENTATIVE.map(([, r]) => r()),
+    );
     expect(all.some((s) => s.celeryApp) && all.some((s) => !s.celeryApp)).toBe(true);
     const parsed = await parseSupervisor(all.map((s) => renderHostFiles(s)["supervisor.conf"]));
     all.forEach((s, i) => {
@@ -196,7 +231,12 @@ describe("the supervisord programs parse with supervisord's own parser", () => {
       const programs: [string, string[], number, number][] = [[`${g}-web`, [...wrapper, "gunicorn", "--config", p.gunicornConf], 40, 3]];
       if (s.celeryApp) {
         programs.push([`${g}-celery`, [...wrapper, "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"], 600, 5]);
-        programs.push([`${g}-beat`, [...wrapper, "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule], 30, 5]);
+        programs.push([
+          `${g}-beat`,
+          [...wrapper, "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule],
+          30,
+          5,
+        ]);
       }
       expect({ context, groups: r.groups }).toEqual({ context, groups: [{ name: g, programs: programs.map(([n]) => n) }] });
       expect({ context, processes: r.processes }).toEqual({
@@ -227,7 +267,11 @@ describe("the supervisord programs parse with supervisord's own parser", () => {
 
   test("the supervisord harness reports a broken file", async () => {
     const good = renderHostFiles(parse(plainRaw()))["supervisor.conf"];
-    const [ok, badValue, badSection] = await parseSupervisor([good, good.replace("stopwaitsecs=40", "stopwaitsecs=forty"), good.replace("[group:", "[grup:")]);
+    const [ok, badValue, badSection] = await parseSupervisor([
+      good,
+      good.replace("stopwaitsecs=40", "stopwaitsecs=forty"),
+      good.replace("[group:", "[grup:"),
+    ]);
     expect(ok.ok).toBe(true);
     expect(badValue.ok).toBe(false);
     expect(badSection.ok && badSection.groups.length === 1 && badSection.groups[0].programs.length === 1).toBe(true); // no group section: the program is its own group
@@ -237,7 +281,10 @@ describe("the supervisord programs parse with supervisord's own parser", () => {
 
 describe("gunicorn.conf.py is Python that says what the layout says", () => {
   test(`(${RUNS} configurations)`, async () => {
-    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    const all = generate(
+      RUNS,
+      REPRESENTATIVE.map(([, r]) => r()),
+    );
     const values = await evalGunicornConfs(all.map((s) => renderHostFiles(s)["gunicorn.conf.py"]));
     all.forEach((s, i) => {
       const p = layoutOf(s);
@@ -259,7 +306,10 @@ describe("gunicorn.conf.py is Python that says what the layout says", () => {
 
 describe("the step command hands bash exactly the script", () => {
   test(`(${RUNS} configurations, every step)`, async () => {
-    const all = generate(RUNS, REPRESENTATIVE.map(([, r]) => r()));
+    const all = generate(
+      RUNS,
+      REPRESENTATIVE.map(([, r]) => r()),
+    );
     const scripts = [...new Set(all.flatMap((s) => stepNames(s).map((step) => renderStepScript(s, step))))];
     // The command string runs as the SSH login shell would run it; `sudo` is a function that
     // prints the script it was given (argument 4: sudo -n /bin/bash -c SCRIPT).

@@ -10,7 +10,18 @@ import { Settings } from "../../components/config";
 import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNames } from "../../components/host-files";
 import { py, sh } from "../../components/templates";
 import * as A from "./lib/arbitraries";
-import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY, FAKE_SECRET_VALUES, FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, Raw, parse, plainRaw, tlsCeleryRaw } from "./lib/fixtures";
+import {
+  FAKE_APP_ENV,
+  FAKE_DEPLOY_KEY,
+  FAKE_DEPLOY_KEY_BODY,
+  FAKE_SECRET_VALUES,
+  FAKE_SSH_KEY,
+  FAKE_SSH_KEY_BODY,
+  Raw,
+  parse,
+  plainRaw,
+  tlsCeleryRaw,
+} from "./lib/fixtures";
 
 /** Every text rendered for a configuration, except .server.envrc. */
 function renderedOutsideEnvrc(s: Settings): Record<string, string> {
@@ -65,7 +76,11 @@ describe.each([
 describe("generated configurations", () => {
   test("no secret outside .server.envrc, for any valid configuration (200 runs)", () => {
     // Secret values carry a marker so that a match can only be the secret itself.
-    const marked = fc.dictionary(A.envName, fc.tuple(A.anyValue, fc.nat()).map(([v, n]) => `SECRET-${n}-${v}`), { minKeys: 1, maxKeys: 4 });
+    const marked = fc.dictionary(
+      A.envName,
+      fc.tuple(A.anyValue, fc.nat()).map(([v, n]) => `SECRET-${n}-${v}`),
+      { minKeys: 1, maxKeys: 4 },
+    );
     fc.assert(
       fc.property(A.validRaw(), marked, fc.boolean(), (raw: Raw, appEnv, deployKey) => {
         const r: Raw = { ...raw, appEnv: JSON.stringify(appEnv) };
@@ -82,7 +97,7 @@ describe("generated configurations", () => {
   });
 
   test("the leak check finds a secret in any of its forms (so a clean result means something)", () => {
-    const secret = "it's a \"secret\"";
+    const secret = 'it\'s a "secret"';
     expect(leaks({ a: `x=${sh(secret)}` }, [secret]).length).toBeGreaterThan(0);
     expect(leaks({ a: `x = ${py(secret)}` }, [secret]).length).toBeGreaterThan(0);
     expect(leaks({ a: `-----\n${FAKE_SSH_KEY_BODY}\n` }, KEYS)).toHaveLength(1);

@@ -19,7 +19,11 @@ export const label = (max = 20) =>
     fc.tuple(chars(LOWER + DIGIT), str(LOWER + DIGIT + "-", 0, max - 2), chars(LOWER + DIGIT)).map(([a, mid, b]) => `${a}${mid}${b}`),
   );
 
-export const tld = fc.oneof(str(LOWER, 2, 8), str(LOWER + DIGIT, 1, 6).map((s) => `xn--${s}`), fc.constantFrom("com", "org", "io", "co", "de"));
+export const tld = fc.oneof(
+  str(LOWER, 2, 8),
+  str(LOWER + DIGIT, 1, 6).map((s) => `xn--${s}`),
+  fc.constantFrom("com", "org", "io", "co", "de"),
+);
 
 export const domain = fc
   .tuple(fc.array(label(18), { minLength: 1, maxLength: 3 }), tld)
@@ -28,9 +32,7 @@ export const domain = fc
 
 /** An absolute path outside the system directories. */
 const SYSTEM = ["etc", "usr", "bin", "sbin", "lib", "lib64", "boot", "dev", "proc", "sys", "run", "tmp", "root"];
-const pathSegment = fc
-  .tuple(chars(UPPER + LOWER + DIGIT + "_-"), str(UPPER + LOWER + DIGIT + "._-", 0, 9))
-  .map(([a, b]) => a + b);
+const pathSegment = fc.tuple(chars(UPPER + LOWER + DIGIT + "_-"), str(UPPER + LOWER + DIGIT + "._-", 0, 9)).map(([a, b]) => a + b);
 export const baseDir = fc
   .array(pathSegment, { minLength: 1, maxLength: 3 })
   .filter((segs) => !SYSTEM.includes(segs[0]))
@@ -51,14 +53,26 @@ export const pyDotted = fc.array(pyIdent, { minLength: 1, maxLength: 3 }).map((p
 
 export const fixtureName = fc.tuple(chars(UPPER + LOWER + DIGIT + "_"), str(UPPER + LOWER + DIGIT + "_.-", 0, 20)).map(([a, b]) => a + b);
 export const debianPackage = fc.tuple(chars(LOWER + DIGIT), str(LOWER + DIGIT + "+.-", 1, 20)).map(([a, b]) => a + b);
-export const bodySize = fc.oneof(fc.constant("0"), fc.tuple(fc.integer({ min: 1, max: 999999 }), fc.constantFrom("", "k", "K", "m", "M", "g", "G")).map(([n, u]) => `${n}${u}`));
+export const bodySize = fc.oneof(
+  fc.constant("0"),
+  fc.tuple(fc.integer({ min: 1, max: 999999 }), fc.constantFrom("", "k", "K", "m", "M", "g", "G")).map(([n, u]) => `${n}${u}`),
+);
 
 const refPart = fc.tuple(chars(UPPER + LOWER + DIGIT), str(UPPER + LOWER + DIGIT + "._-", 0, 12)).map(([a, b]) => a + b);
 export const repoRef = fc
-  .oneof(fc.array(refPart, { minLength: 1, maxLength: 3 }).map((p) => p.join("/")), str("0123456789abcdef", 40, 40), fc.constantFrom("main", "v1.2.0", "release/2025.1"))
+  .oneof(
+    fc.array(refPart, { minLength: 1, maxLength: 3 }).map((p) => p.join("/")),
+    str("0123456789abcdef", 40, 40),
+    fc.constantFrom("main", "v1.2.0", "release/2025.1"),
+  )
   .filter((r) => !r.includes("..") && !r.endsWith(".lock") && !r.endsWith("/") && !r.endsWith("."));
 
-const urlPath = fc.array(str(LOWER + DIGIT + "._-", 1, 12).filter((s) => s !== "." && s !== ".."), { minLength: 1, maxLength: 3 }).map((p) => p.join("/"));
+const urlPath = fc
+  .array(
+    str(LOWER + DIGIT + "._-", 1, 12).filter((s) => s !== "." && s !== ".."),
+    { minLength: 1, maxLength: 3 },
+  )
+  .map((p) => p.join("/"));
 export const repoUrl = fc.oneof(
   fc.tuple(domain, urlPath).map(([h, p]) => `https://${h}/${p}.git`),
   fc.tuple(unixUser, domain, fc.integer({ min: 1, max: 65535 }), urlPath).map(([u, h, port, p]) => `ssh://${u}@${h}:${port}/${p}`),
@@ -87,14 +101,70 @@ export const pemBundle = fc
 export const envName = fc
   .tuple(chars(UPPER + "_"), str(UPPER + DIGIT + "_", 0, 15))
   .map(([a, b]) => a + b)
-  .filter((n) => !(RESERVED_ENV as readonly string[]).includes(n) && !/^(?:_|BASH.*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND|COMP_WORDBREAKS)$/.test(n));
+  .filter(
+    (n) =>
+      !(RESERVED_ENV as readonly string[]).includes(n) &&
+      !/^(?:_|BASH.*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND|COMP_WORDBREAKS)$/.test(
+        n,
+      ),
+  );
 
 /** Any string bash can hold: everything but NUL (unicode, controls, quotes, newlines…). */
-export const anyValue = fc.oneof(
-  fc.string({ unit: "binary", maxLength: 40 }),
-  fc.string({ unit: fc.constantFrom("'", '"', "\\", "$", "`", "!", "\n", "\r", "\t", "(", ")", "{", "}", " ", "#", ";", "&", "|", "*", "?", "[", "]", "~", "=", "%", "-", "a", "é", "💥"), maxLength: 20 }),
-  fc.constantFrom("", "$(id)", "`id`", "'; echo INJECTED; '", "\"; echo INJECTED; \"", "a\nb", "=x", "-n", "--", "~", "$HOME", "${HOME}", "\\", "'"),
-).map((s) => s.replace(/\0/g, ""));
+export const anyValue = fc
+  .oneof(
+    fc.string({ unit: "binary", maxLength: 40 }),
+    fc.string({
+      unit: fc.constantFrom(
+        "'",
+        '"',
+        "\\",
+        "$",
+        "`",
+        "!",
+        "\n",
+        "\r",
+        "\t",
+        "(",
+        ")",
+        "{",
+        "}",
+        " ",
+        "#",
+        ";",
+        "&",
+        "|",
+        "*",
+        "?",
+        "[",
+        "]",
+        "~",
+        "=",
+        "%",
+        "-",
+        "a",
+        "é",
+        "💥",
+      ),
+      maxLength: 20,
+    }),
+    fc.constantFrom(
+      "",
+      "$(id)",
+      "`id`",
+      "'; echo INJECTED; '",
+      '"; echo INJECTED; "',
+      "a\nb",
+      "=x",
+      "-n",
+      "--",
+      "~",
+      "$HOME",
+      "${HOME}",
+      "\\",
+      "'",
+    ),
+  )
+  .map((s) => s.replace(/\0/g, ""));
 
 export const appEnv = fc.dictionary(envName, anyValue, { maxKeys: 5 });
 
@@ -106,35 +176,33 @@ export interface GenOptions {
 /** A valid raw configuration (every value a string, as Pulumi passes them). */
 export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
   return fc
-    .record(
-      {
-        existing: opts.existing === undefined ? fc.boolean() : fc.constant(opts.existing),
-        domain,
-        baseDir: fc.option(baseDir, { nil: undefined }),
-        appUser: fc.option(unixUser, { nil: undefined }),
-        hostUser: fc.option(unixUser, { nil: undefined }),
-        djangoDir: fc.option(dirName, { nil: undefined }),
-        homepageDir: fc.option(dirName, { nil: undefined }),
-        wsgiModule: pyDotted,
-        celeryApp: fc.option(pyDotted, { nil: undefined }),
-        fixtures: fc.option(fc.array(fixtureName, { maxLength: 3 }), { nil: undefined }),
-        extraPackages: fc.option(fc.array(debianPackage, { maxLength: 3 }), { nil: undefined }),
-        gunicornWorkers: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
-        clientMaxBodySize: fc.option(bodySize, { nil: undefined }),
-        repoUrl,
-        repoRef: fc.option(repoRef, { nil: undefined }),
-        repoDeployKey: fc.boolean(),
-        tls: fc.boolean(),
-        certbotEmail: email,
-        emailWithoutTls: fc.boolean(),
-        acmeServer: fc.option(acmeServer, { nil: undefined }),
-        acmeCaBundle: fc.option(pemBundle, { nil: undefined }),
-        venvSystemSitePackages: fc.boolean(),
-        pipNoIndex: fc.boolean(),
-        sshPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
-        appEnv,
-      },
-    )
+    .record({
+      existing: opts.existing === undefined ? fc.boolean() : fc.constant(opts.existing),
+      domain,
+      baseDir: fc.option(baseDir, { nil: undefined }),
+      appUser: fc.option(unixUser, { nil: undefined }),
+      hostUser: fc.option(unixUser, { nil: undefined }),
+      djangoDir: fc.option(dirName, { nil: undefined }),
+      homepageDir: fc.option(dirName, { nil: undefined }),
+      wsgiModule: pyDotted,
+      celeryApp: fc.option(pyDotted, { nil: undefined }),
+      fixtures: fc.option(fc.array(fixtureName, { maxLength: 3 }), { nil: undefined }),
+      extraPackages: fc.option(fc.array(debianPackage, { maxLength: 3 }), { nil: undefined }),
+      gunicornWorkers: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
+      clientMaxBodySize: fc.option(bodySize, { nil: undefined }),
+      repoUrl,
+      repoRef: fc.option(repoRef, { nil: undefined }),
+      repoDeployKey: fc.boolean(),
+      tls: fc.boolean(),
+      certbotEmail: email,
+      emailWithoutTls: fc.boolean(),
+      acmeServer: fc.option(acmeServer, { nil: undefined }),
+      acmeCaBundle: fc.option(pemBundle, { nil: undefined }),
+      venvSystemSitePackages: fc.boolean(),
+      pipNoIndex: fc.boolean(),
+      sshPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+      appEnv,
+    })
     .map((g) => {
       const raw: Raw = {
         domain: g.domain,
@@ -153,7 +221,18 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       }
       if (g.tls || g.emailWithoutTls) raw.certbotEmail = g.certbotEmail;
       if (g.repoDeployKey) raw.repoDeployKey = FAKE_DEPLOY_KEY;
-      for (const k of ["baseDir", "appUser", "hostUser", "djangoDir", "homepageDir", "celeryApp", "clientMaxBodySize", "repoRef", "acmeServer", "acmeCaBundle"] as const) {
+      for (const k of [
+        "baseDir",
+        "appUser",
+        "hostUser",
+        "djangoDir",
+        "homepageDir",
+        "celeryApp",
+        "clientMaxBodySize",
+        "repoRef",
+        "acmeServer",
+        "acmeCaBundle",
+      ] as const) {
         if (g[k] !== undefined) raw[k] = g[k] as string;
       }
       for (const k of ["fixtures", "extraPackages"] as const) if (g[k] !== undefined) raw[k] = JSON.stringify(g[k]);

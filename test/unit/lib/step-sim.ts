@@ -19,11 +19,47 @@ export const FAKE_SHA = "0123456789abcdef0123456789abcdef01234567";
 
 /** External commands (and risky builtins) the stubs stand in for. */
 const STUBS = [
-  "cloud-init", "systemctl", "hostname", "dpkg-query", "grep", "apt-get", "sshd", "sysctl", "useradd", "install", "tee",
-  "cut", "rm", "cp", "mv", "ln", "nginx", "sed", "certbot", "supervisorctl", "cmp", "sleep", "chmod", "chown",
-  "mktemp", "stat", "env", "cat", "git", "python3",
+  "cloud-init",
+  "systemctl",
+  "hostname",
+  "dpkg-query",
+  "grep",
+  "apt-get",
+  "sshd",
+  "sysctl",
+  "useradd",
+  "install",
+  "tee",
+  "cut",
+  "rm",
+  "cp",
+  "mv",
+  "ln",
+  "nginx",
+  "sed",
+  "certbot",
+  "supervisorctl",
+  "cmp",
+  "sleep",
+  "chmod",
+  "chown",
+  "mktemp",
+  "stat",
+  "env",
+  "cat",
+  "git",
+  "python3",
   // builtins
-  "echo", "printf", "cd", "kill", "exec", "eval", "source", "trap", "ulimit", "enable",
+  "echo",
+  "printf",
+  "cd",
+  "kill",
+  "exec",
+  "eval",
+  "source",
+  "trap",
+  "ulimit",
+  "enable",
 ];
 
 function prelude(): string {
@@ -79,7 +115,10 @@ async function simulateDistinct(scripts: string[], batch: number): Promise<{ res
   const size = Math.max(1, Math.min(batch, Math.ceil(scripts.length / CORES)));
   const parts = await pool(chunks(scripts, size), CORES, async (list) => {
     const dir = tempDir("stepsim");
-    const body = list.map((s, i) => `builtin printf '%s\\0' "@CASE" ${i} >&3\n(\n${instrument(s)}\n) </dev/null >/dev/null\nbuiltin printf '%s\\0' "@RC" "$?" >&3\n`);
+    const body = list.map(
+      (s, i) =>
+        `builtin printf '%s\\0' "@CASE" ${i} >&3\n(\n${instrument(s)}\n) </dev/null >/dev/null\nbuiltin printf '%s\\0' "@RC" "$?" >&3\n`,
+    );
     const harness = `${prelude()}{\n${body.join("")}} 3>>"$HOME/log"\n`;
     const r = await runBashHarness(harness, dir);
     if (r.code !== 0) throw new Error(`step harness failed (exit ${r.code}): ${r.stderr.slice(0, 2000)}`);
@@ -142,7 +181,10 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
   const asApp = ["-H", "-u", u, "--"];
   switch (step) {
     case "wait":
-      return { status: 0, calls: [call("cloud-init", ["status", "--wait"]), call("systemctl", ["is-system-running", "--wait"]), call("hostname", [])] };
+      return {
+        status: 0,
+        calls: [call("cloud-init", ["status", "--wait"]), call("systemctl", ["is-system-running", "--wait"]), call("hostname", [])],
+      };
     case "packages": {
       const pkgs = [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages])];
       return {
@@ -184,7 +226,9 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
         ],
       };
     case "checkout": {
-      const env = s.repoDeployKey ? ["env", `GIT_SSH_COMMAND=ssh -i ${p.deployKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`] : [];
+      const env = s.repoDeployKey
+        ? ["env", `GIT_SSH_COMMAND=ssh -i ${p.deployKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`]
+        : [];
       const git = (...a: string[]) => call("sudo", [...asApp, ...env, "git", "-C", p.site, ...a]);
       return {
         // requirements.txt does not exist on the test machine: the step stops there, as it must.
@@ -212,8 +256,17 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
           call("sudo", [...asApp, "python3", "-m", "venv", ...(s.venvSystemSitePackages ? ["--system-site-packages"] : []), p.venv]),
           call("echo", ["created ENV"]),
           call("sudo", [
-            ...asApp, "env", "PIP_DISABLE_PIP_VERSION_CHECK=1", ...(s.pipNoIndex ? ["PIP_NO_INDEX=1"] : []),
-            `${p.venv}/bin/python`, "-m", "pip", "install", "--quiet", "-r", `${p.code}/requirements.txt`,
+            ...asApp,
+            "env",
+            "PIP_DISABLE_PIP_VERSION_CHECK=1",
+            ...(s.pipNoIndex ? ["PIP_NO_INDEX=1"] : []),
+            `${p.venv}/bin/python`,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "-r",
+            `${p.code}/requirements.txt`,
           ]),
           call("echo", ["requirements installed"]),
         ],
@@ -264,7 +317,11 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
             call("install", ["-d", "-m", "0755", "/etc/django-deploy", "/etc/systemd/system/certbot.service.d"]),
             call("cat", ["/etc/ssl/certs/ca-certificates.crt", "-"], `${s.acmeCaBundle.trimEnd()}\n`),
             call("install_file", ["/etc/django-deploy/acme-ca.pem", "0644", "root:root"]),
-            call("install_file", ["/etc/systemd/system/certbot.service.d/django-deploy.conf", "0644", "root:root"], "[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/django-deploy/acme-ca.pem\n"),
+            call(
+              "install_file",
+              ["/etc/systemd/system/certbot.service.d/django-deploy.conf", "0644", "root:root"],
+              "[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/django-deploy/acme-ca.pem\n",
+            ),
             call("systemctl", ["daemon-reload"]),
           ]
         : [];
@@ -273,12 +330,31 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
         calls: [
           ...ca,
           call("certbot", [
-            "certonly", "--webroot", "--webroot-path", p.acmeWebroot, "--cert-name", s.domain, "--domain", s.domain,
-            "--domain", `www.${s.domain}`, "--email", s.certbotEmail ?? "", "--agree-tos", "--no-eff-email",
-            "--non-interactive", "--keep-until-expiring", "--server", s.acmeServer,
+            "certonly",
+            "--webroot",
+            "--webroot-path",
+            p.acmeWebroot,
+            "--cert-name",
+            s.domain,
+            "--domain",
+            s.domain,
+            "--domain",
+            `www.${s.domain}`,
+            "--email",
+            s.certbotEmail ?? "",
+            "--agree-tos",
+            "--no-eff-email",
+            "--non-interactive",
+            "--keep-until-expiring",
+            "--server",
+            s.acmeServer,
           ]),
           call("install", ["-d", "-m", "0755", "/etc/letsencrypt/renewal-hooks/deploy"]),
-          call("install_file", ["/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx", "0755", "root:root"], files["certbot-deploy-hook.sh"]),
+          call(
+            "install_file",
+            ["/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx", "0755", "root:root"],
+            files["certbot-deploy-hook.sh"],
+          ),
           call("systemctl", ["enable", "--now", "certbot.timer"]),
         ],
       };
@@ -289,7 +365,12 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
         calls: [
           call("rm", ["-f", "/etc/nginx/sites-enabled/default"]),
           call("sed", ["-i", "-E", "s/^(\\s*)ssl_protocols .*;/\\1ssl_protocols TLSv1.2 TLSv1.3;/", "/etc/nginx/nginx.conf"]),
-          call("sed", ["-i", "-E", "s/^(\\s*)#?\\s*server_names_hash_bucket_size\\s+(32|64);/\\1server_names_hash_bucket_size 128;/", "/etc/nginx/nginx.conf"]),
+          call("sed", [
+            "-i",
+            "-E",
+            "s/^(\\s*)#?\\s*server_names_hash_bucket_size\\s+(32|64);/\\1server_names_hash_bucket_size 128;/",
+            "/etc/nginx/nginx.conf",
+          ]),
           call("rm", ["-f", `${p.nginxSite}.previous`]),
           call("install_file", [p.nginxSite, "0644", "root:root"], files["site.conf"]),
           call("ln", ["-sfn", p.nginxSite, p.nginxEnabled]),
@@ -330,7 +411,10 @@ export function checkRun(result: SimResult, expected: StepExpectation): string[]
 }
 
 /** Render and simulate every step of every configuration; returns the problems per configuration. */
-export async function simulateSettings(all: Settings[], steps?: (s: Settings) => StepName[]): Promise<{ problems: string[][]; stderr: string }> {
+export async function simulateSettings(
+  all: Settings[],
+  steps?: (s: Settings) => StepName[],
+): Promise<{ problems: string[][]; stderr: string }> {
   const jobs: { i: number; step: StepName; script: string; expected: StepExpectation }[] = [];
   all.forEach((s, i) => {
     const files = renderHostFiles(s);

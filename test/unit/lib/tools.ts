@@ -18,7 +18,11 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(cmd: string, args: string[], opts: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string | Buffer; cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -83,7 +87,10 @@ const CANARY = "#!/bin/bash\necho $1\n";
  * shellcheck many scripts, batched (many files per invocation, invocations in parallel). Returns the
  * findings per script name; scripts without findings map to []. `exclude` lists SC codes to ignore.
  */
-export async function shellcheck(scripts: Record<string, string>, opts: { exclude?: number[]; batch?: number } = {}): Promise<Record<string, ShellFinding[]>> {
+export async function shellcheck(
+  scripts: Record<string, string>,
+  opts: { exclude?: number[]; batch?: number } = {},
+): Promise<Record<string, ShellFinding[]>> {
   const dir = tempDir("shellcheck");
   const names = Object.keys(scripts);
   // Identical texts get identical findings: check each distinct text once.
@@ -227,8 +234,21 @@ export class NginxChecker {
 
   async init(): Promise<void> {
     const r = await run("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-      "-subj", "/CN=django-deploy-unit-test", "-keyout", this.key, "-out", this.cert,
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=django-deploy-unit-test",
+      "-keyout",
+      this.key,
+      "-out",
+      this.cert,
     ]);
     if (r.code !== 0) throw new Error(`openssl could not make a throwaway certificate: ${r.stderr}`);
   }
@@ -260,7 +280,11 @@ export class NginxChecker {
     conf = replace(conf, "pid /run/nginx.pid;\n", "");
     conf = replace(conf, "error_log /var/log/nginx/error.log;\n", "");
     conf = replace(conf, "include /etc/nginx/modules-enabled/*.conf;\n", "");
-    conf = replace(conf, "access_log /var/log/nginx/access.log;", `access_log ${prefix}/log/access.log;\n\t${tmp("client_body")} ${tmp("proxy")} ${tmp("fastcgi")} ${tmp("uwsgi")} ${tmp("scgi")}`);
+    conf = replace(
+      conf,
+      "access_log /var/log/nginx/access.log;",
+      `access_log ${prefix}/log/access.log;\n\t${tmp("client_body")} ${tmp("proxy")} ${tmp("fastcgi")} ${tmp("uwsgi")} ${tmp("scgi")}`,
+    );
     conf = replace(conf, "\tinclude /etc/nginx/conf.d/*.conf;\n", "");
     conf = replace(conf, "include /etc/nginx/sites-enabled/*;", `include ${prefix}/sites-enabled/*;`);
     return conf;
@@ -287,7 +311,15 @@ export class NginxChecker {
       const r = await run("sed", ["-i", "-E", expr, confFile]);
       if (r.code !== 0) throw new Error(`sed ${expr} failed: ${r.stderr}`);
     }
-    const r = await run("nginx", ["-t", "-p", `${prefix}/`, "-c", confFile, "-g", `pid ${prefix}/nginx.pid; error_log ${prefix}/error.log;`]);
+    const r = await run("nginx", [
+      "-t",
+      "-p",
+      `${prefix}/`,
+      "-c",
+      confFile,
+      "-g",
+      `pid ${prefix}/nginx.pid; error_log ${prefix}/error.log;`,
+    ]);
     const output = r.stderr;
     const problems = output
       .split("\n")
@@ -455,7 +487,10 @@ export async function runBashHarness(script: string, dir: string): Promise<RunRe
   const bash = "/bin/bash";
   const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
   return asRoot
-    ? run(which("setpriv"), ["--reuid=65534", "--regid=65534", "--clear-groups", "--", bash, "--noprofile", "--norc", file], { cwd: dir, env })
+    ? run(which("setpriv"), ["--reuid=65534", "--regid=65534", "--clear-groups", "--", bash, "--noprofile", "--norc", file], {
+        cwd: dir,
+        env,
+      })
     : run(bash, ["--noprofile", "--norc", file], { cwd: dir, env });
 }
 
