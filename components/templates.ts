@@ -1,10 +1,13 @@
 /**
- * Renders the templates in files/ with Eta. Templates get `it.s` (settings), `it.p` (layout) and
- * quoting helpers: `it.sh` (a bash word that reads back as exactly the value) and `it.py` (a Python
- * string literal). Output is byte-exact: no HTML escaping, no automatic trimming.
+ * Renders the templates in files/ with Eta. Templates get `it.s` (the public settings, behind a
+ * guard that refuses any other key: no secret can be read there), `it.p` (the layout) and quoting
+ * helpers: `it.sh` (a bash word that reads back as exactly the value) and `it.py` (a Python string
+ * literal). Partials live in files/partials/ (`include("partials/…", data)`). Output is byte-exact:
+ * no HTML escaping, no automatic trimming.
  */
 import * as path from "path";
 import { Eta } from "eta";
+import { PUBLIC_SETTING_KEYS, Settings } from "./config";
 
 export const FILES_DIR = path.join(__dirname, "..", "files");
 
@@ -31,6 +34,29 @@ export function py(value: string): string {
   return JSON.stringify(value);
 }
 
-export function render(template: string, data: Record<string, unknown>): string {
+/** Thrown when a template reads a setting that is not public (a secret, or a typo). */
+export class TemplateSettingError extends Error {}
+
+/** Property reads that JavaScript itself makes (string conversion, JSON, promises) are answered normally. */
+const INTRINSIC = new Set(["toJSON", "then", "constructor", "valueOf", "toString"]);
+
+/**
+ * The settings as templates see them: reading any key that is not a public setting throws, so a
+ * template that tries `it.s.appEnv` or `it.s.sshPrivateKey` fails to render instead of printing
+ * "undefined" (or, worse, a secret that slipped into the object).
+ */
+export function publicSettings(s: Settings): Settings {
+  const allowed = new Set(PUBLIC_SETTING_KEYS);
+  return new Proxy(s, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && !allowed.has(key) && !INTRINSIC.has(key)) {
+        throw new TemplateSettingError(`a template read it.s.${key}: not a public setting (secrets never reach templates)`);
+      }
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+}
+
+export function render(template: string, data: object): string {
   return eta.render(`${template}.eta`, { sh, py, ...data });
 }
