@@ -8,6 +8,7 @@ import { z } from "zod";
 
 /** Config keys whose values must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["sshPrivateKey", "repoDeployKey", "appEnv"] as const;
+export type SecretKey = (typeof SECRET_KEYS)[number];
 
 const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
@@ -17,8 +18,6 @@ export const RESERVED_ENV = ["STATIC_ROOT", "MEDIA_ROOT"] as const;
 /** Names bash treats specially (read-only, computed, or checked on assignment): `.server.envrc` cannot set them. */
 export const SHELL_SPECIAL_ENV =
   /^(?:_|BASH[A-Z0-9_]*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND)$/;
-/** Directory names inside the site directory that belong to the program. */
-export const RESERVED_DIRS = ["public", "logs", "ENV", "var", "run", ".git"] as const;
 
 const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
 const DOMAIN = new RegExp(`^(?=.{4,253}$)(?:${label}\\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$`);

@@ -4,17 +4,69 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { CONFIG_KEYS, RESERVED_DIRS, RESERVED_ENV, RawSettings, SECRET_KEYS, SHELL_SPECIAL_ENV, configSchema } from "./config-schema";
+import { RESERVED_DIRS, layoutOf } from "./layout";
+import { CONFIG_KEYS, RESERVED_ENV, RawSettings, SECRET_KEYS, SHELL_SPECIAL_ENV, SecretKey, configSchema } from "./config-schema";
 
 /** sun_path holds 108 bytes with the terminating NUL: longer socket paths fail in nginx and Gunicorn. */
 const UNIX_SOCKET_PATH_MAX = 107;
 
 export const NAMESPACE = "django-deploy";
 
-export interface Settings extends RawSettings {
-  /** True when `host` is unset: the program creates the EC2 host. */
-  readonly ec2: boolean;
+/** Keys that describe the host rather than the site: they live in `Settings.target`. */
+const TARGET_KEYS = [
+  "host",
+  "sshHostKey",
+  "instanceType",
+  "rootVolumeGiB",
+  "sshPublicKey",
+  "sshAllowedCidrs",
+  "sshAllowWorld",
+  "protect",
+] as const;
+type TargetKey = (typeof TARGET_KEYS)[number];
+
+/** Where the site runs: an EC2 instance the program creates, or a server that already exists. */
+export type HostTarget =
+  | {
+      readonly kind: "ec2";
+      readonly instanceType: string;
+      readonly rootVolumeGiB: number;
+      readonly sshPublicKey: string;
+      readonly sshAllowedCidrs: string[];
+      readonly protect: boolean;
+    }
+  | { readonly kind: "existing"; readonly host: string; readonly sshHostKey?: string };
+
+/**
+ * The validated public settings: everything templates, the plan and the components may read.
+ * No secret is in here (see `SecretValues`); the host is described by `target`.
+ */
+export type Settings = Readonly<Omit<RawSettings, SecretKey | TargetKey>> & {
+  readonly target: HostTarget;
+  /** A repository deploy key is configured (its value is a secret). */
+  readonly hasDeployKey: boolean;
+};
+
+/** The secret settings, as plain values: only `loadConfig` and the secret renderers hold them. */
+export interface SecretValues {
+  sshPrivateKey: string;
+  repoDeployKey?: string;
+  appEnv: Record<string, string>;
 }
+
+/** The secret settings inside the program: already-secret Outputs, never plain strings. */
+export interface Secrets {
+  sshPrivateKey: pulumi.Output<string>;
+  repoDeployKey?: pulumi.Output<string>;
+  appEnv: pulumi.Output<Record<string, string>>;
+}
+
+/** Every key a template may read from `it.s` (the proxy in templates.ts refuses any other). */
+export const PUBLIC_SETTING_KEYS: readonly string[] = [
+  ...CONFIG_KEYS.filter((k) => !(SECRET_KEYS as readonly string[]).includes(k) && !(TARGET_KEYS as readonly string[]).includes(k)),
+  "target",
+  "hasDeployKey",
+];
 
 /** A configuration error: one line per problem, each naming the key and what would be valid. */
 export class ConfigError extends Error {
@@ -98,7 +150,13 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   if (raw.appEnv !== undefined && Object.prototype.hasOwnProperty.call(JSON.parse(raw.appEnv), "__proto__")) {
     problems.push(`${key("appEnv")}: must not set __proto__: not usable as a setting name here`);
   }
-  const socket = `${s.baseDir}/${s.domain}/run/gunicorn.sock`;
+  const { socket } = layoutOf({
+    baseDir: s.baseDir,
+    domain: s.domain,
+    appUser: s.appUser,
+    djangoDir: s.djangoDir,
+    homepageDir: s.homepageDir,
+  });
   if (Buffer.byteLength(socket) > UNIX_SOCKET_PATH_MAX) {
     problems.push(
       `${key("baseDir")}: is too long for this domain: the Gunicorn socket ${socket} would be ${Buffer.byteLength(socket)} bytes, a unix socket path holds at most ${UNIX_SOCKET_PATH_MAX}; use a shorter baseDir such as /srv${describeValue("baseDir", raw)}`,
@@ -115,11 +173,17 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   return problems;
 }
 
+/** The public settings and the secret values of a validated configuration. */
+export interface ParsedConfig {
+  settings: Settings;
+  secrets: SecretValues;
+}
+
 /**
  * Validate the raw `django-deploy:*` values (unprefixed keys, strings as Pulumi passes them).
  * `secretKeys` holds the keys that were set as secrets. Throws ConfigError listing every problem.
  */
-export function parseSettings(raw: Record<string, string>, secretKeys: ReadonlySet<string>): Settings {
+export function parseConfig(raw: Record<string, string>, secretKeys: ReadonlySet<string>): ParsedConfig {
   const problems: string[] = [];
   for (const k of Object.keys(raw)) {
     if ((CONFIG_KEYS as string[]).includes(k)) continue;
@@ -144,11 +208,42 @@ export function parseSettings(raw: Record<string, string>, secretKeys: ReadonlyS
   }
   problems.push(...crossFieldProblems(result.data, secretKeys, raw));
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...result.data, ec2: !result.data.host };
+  return split(result.data);
 }
 
-/** Read the stack's `django-deploy:*` configuration from Pulumi and validate it. */
-export function loadSettings(): Settings {
+/** Validated raw settings → public settings (with a typed host target) and secret values. */
+function split(d: RawSettings): ParsedConfig {
+  const {
+    sshPrivateKey,
+    repoDeployKey,
+    appEnv,
+    host,
+    sshHostKey,
+    instanceType,
+    rootVolumeGiB,
+    sshPublicKey,
+    sshAllowedCidrs,
+    sshAllowWorld,
+    protect,
+    ...site
+  } = d;
+  void sshAllowWorld; // validated above; only the cross-field rule reads it
+  // crossFieldProblems guarantees both EC2 keys when no host is set.
+  const target: HostTarget =
+    host !== undefined
+      ? { kind: "existing", host, ...(sshHostKey !== undefined ? { sshHostKey } : {}) }
+      : { kind: "ec2", instanceType, rootVolumeGiB, sshPublicKey: sshPublicKey ?? "", sshAllowedCidrs: sshAllowedCidrs ?? [], protect };
+  return {
+    settings: { ...site, target, hasDeployKey: repoDeployKey !== undefined },
+    secrets: { sshPrivateKey, appEnv, ...(repoDeployKey !== undefined ? { repoDeployKey } : {}) },
+  };
+}
+
+/**
+ * Read the stack's `django-deploy:*` configuration from Pulumi and validate it: the public settings,
+ * and the secrets as already-secret Outputs (the program never holds them as plain strings).
+ */
+export function loadConfig(): { settings: Settings; secrets: Secrets } {
   const raw: Record<string, string> = {};
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
     if (k.startsWith(`${NAMESPACE}:`)) raw[k.slice(NAMESPACE.length + 1)] = v;
@@ -157,7 +252,15 @@ export function loadSettings(): Settings {
   const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
   const secretKeys = new Set(Object.keys(raw).filter((k) => runtimeConfig.isConfigSecret(`${NAMESPACE}:${k}`)));
   try {
-    return parseSettings(raw, secretKeys);
+    const { settings, secrets } = parseConfig(raw, secretKeys);
+    return {
+      settings,
+      secrets: {
+        sshPrivateKey: pulumi.secret(secrets.sshPrivateKey),
+        appEnv: pulumi.secret(secrets.appEnv),
+        ...(secrets.repoDeployKey !== undefined ? { repoDeployKey: pulumi.secret(secrets.repoDeployKey) } : {}),
+      },
+    };
   } catch (e) {
     if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
     throw e;

@@ -12,7 +12,8 @@ export interface HostConnection {
   host: pulumi.Input<string>;
   port: number;
   user: string;
-  privateKey: pulumi.Input<string>;
+  /** A secret Output (config.ts makes it one): it is never wrapped again here. */
+  privateKey: pulumi.Output<string>;
   hostKey?: string;
 }
 
@@ -20,8 +21,8 @@ export interface RemoteStepArgs {
   connection: HostConnection;
   /** The step's bash script (see host-files.ts); it becomes the readable command string. */
   script: string;
-  /** Secret material the script reads from standard input. */
-  secretStdin?: pulumi.Input<string>;
+  /** Secret material the script reads from standard input (a secret Output, see secret-files.ts). */
+  secretStdin?: pulumi.Output<string>;
   /** Values that, when changed, re-run the step (pulumi-command replaces the resource). */
   triggers?: pulumi.Input<unknown>[];
   /** Keep retrying the connection: the first step waits for a host that may still be booting. */
@@ -34,7 +35,7 @@ export function connectionArgs(c: HostConnection, waitForHost = false): command.
     host: c.host,
     port: c.port,
     user: c.user,
-    privateKey: pulumi.secret(c.privateKey),
+    privateKey: c.privateKey,
     ...(c.hostKey ? { hostKey: c.hostKey } : {}),
     // A new EC2 instance takes minutes to accept SSH; pulumi-command's default gives up after 10 dials.
     dialErrorLimit: waitForHost ? -1 : 10,
@@ -49,7 +50,7 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: pulumi.Cust
     {
       connection: connectionArgs(args.connection, args.waitForHost),
       create: stepCommand(args.script),
-      ...(secret ? { stdin: pulumi.secret(args.secretStdin!) } : {}),
+      ...(args.secretStdin ? { stdin: args.secretStdin } : {}),
       ...(args.triggers ? { triggers: args.triggers } : {}),
       logging: secret ? "none" : "stdoutAndStderr",
       addPreviousOutputInEnv: false,

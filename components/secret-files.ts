@@ -1,0 +1,31 @@
+/**
+ * The one renderer that sees secrets: the files whose content is secret (`.server.envrc`, the
+ * repository deploy key), rendered into the standard input of the step that installs them. Nothing
+ * here ever reaches a command string; every result is a secret Output.
+ */
+import { createHash } from "crypto";
+import * as pulumi from "@pulumi/pulumi";
+import type { Secrets, Settings } from "./config";
+import { templateContext } from "./host-files";
+import type { SecretInput } from "./plan";
+import { render } from "./templates";
+
+/** `.server.envrc`: the server settings, `appEnv` included. The only template that receives secrets (`it.env`). */
+export function renderServerEnv(s: Settings, appEnv: Record<string, string>): string {
+  return render("server.envrc", { ...templateContext(s), env: appEnv });
+}
+
+/** The standard input of each step that reads a secret, as secret Outputs (a deploy key only when configured). */
+export type SecretStdin = { serverEnv: pulumi.Output<string> } & Partial<Record<SecretInput, pulumi.Output<string>>>;
+
+export function secretStdin(s: Settings, secrets: Secrets): SecretStdin {
+  return {
+    serverEnv: pulumi.secret(secrets.appEnv.apply((env) => renderServerEnv(s, env))),
+    ...(secrets.repoDeployKey ? { deployKey: pulumi.secret(secrets.repoDeployKey.apply((k) => `${k.replace(/\n+$/, "")}\n`)) } : {}),
+  };
+}
+
+/** A fingerprint of the server settings (secret): steps that must restart on new settings trigger on it. */
+export function settingsFingerprint(serverEnv: pulumi.Output<string>): pulumi.Output<string> {
+  return pulumi.secret(serverEnv.apply((text) => createHash("sha256").update(text).digest("hex")));
+}
