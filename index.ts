@@ -1,63 +1,43 @@
 /**
  * django-deploy: a Django project from a git repository to a production site on one Debian host.
- * Validated settings in → (EC2 host | existing server) → host base → code → environment → release →
- * nginx/TLS → outputs. Every step is a remote command rendered from files/; see README.md.
+ * Validated settings in → (EC2 host | existing server) → the step plan → remote steps → outputs.
+ * Every step is a remote command rendered from files/; components/plan.ts lists them (README.md).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadSettings } from "./components/config";
-import { renderHostFiles } from "./components/host-files";
-import { AwsHost } from "./components/aws-host";
-import { HostBase } from "./components/host-base";
-import { AppCode } from "./components/app-code";
-import { PythonEnv } from "./components/python-env";
-import { AppRelease } from "./components/app-release";
-import { WebServer } from "./components/web-server";
+import { loadConfig } from "./components/config";
+import { provisionHost } from "./components/host-target";
 import { SiteDns } from "./components/site-dns";
+import { stepPlan } from "./components/plan";
+import { secretStdin, settingsFingerprint } from "./components/secret-files";
+import { instantiateSteps } from "./components/site-steps";
 
-const settings = loadSettings(); // throws a readable error before any resource exists
+const { settings, secrets } = loadConfig(); // throws a readable error before any resource exists
+const host = provisionHost(settings.target, settings.sshPort);
+const address = host.address;
 
-const server = settings.ec2
-  ? new AwsHost("server", {
-      instanceType: settings.instanceType,
-      rootVolumeGiB: settings.rootVolumeGiB,
-      sshPublicKey: settings.sshPublicKey!,
-      sshAllowedCidrs: settings.sshAllowedCidrs!,
-      sshPort: settings.sshPort,
-      protect: settings.protect,
-      tags: { Project: pulumi.getProject(), Stack: pulumi.getStack(), ManagedBy: "pulumi" },
-    })
-  : undefined;
-const address: pulumi.Input<string> = server ? server.publicIp : settings.host!;
+// Certbot's http-01 challenge needs the names to resolve to the host first.
+const dns = settings.dnsZoneId ? new SiteDns("dns", { zoneId: settings.dnsZoneId, domain: settings.domain, address }) : undefined;
 
-const common = {
+const stdin = secretStdin(settings, secrets);
+const site = instantiateSteps({
   settings,
-  files: renderHostFiles(settings),
+  plan: stepPlan(settings),
   connection: {
     host: address,
     port: settings.sshPort,
     user: settings.hostUser,
-    privateKey: settings.sshPrivateKey,
-    hostKey: settings.sshHostKey,
+    privateKey: secrets.sshPrivateKey,
+    ...(host.hostKey ? { hostKey: host.hostKey } : {}),
   },
-};
-const host = new HostBase("host", { ...common, after: server ? [server] : [] });
-const code = new AppCode("code", { ...common, after: [host.ready] });
-const env = new PythonEnv("env", { ...common, after: [code], requirementsHash: code.requirementsHash });
-const app = new AppRelease("app", {
-  ...common,
-  after: [env.ready],
-  commit: code.commit,
-  requirementsHash: code.requirementsHash,
-  settingsFingerprint: env.settingsFingerprint,
+  stdin,
+  values: { settingsFingerprint: settingsFingerprint(stdin.serverEnv) },
+  external: { ...(host.server ? { server: host.server } : {}), ...(dns ? { dns } : {}) },
 });
-// Certbot's http-01 challenge needs the names to resolve to the host first.
-const dns = settings.dnsZoneId ? new SiteDns("dns", { zoneId: settings.dnsZoneId, domain: settings.domain, address }) : undefined;
-const web = new WebServer("web", { ...common, after: [host.ready, ...(dns ? [dns] : [])], app: app.running });
 
 const scheme = settings.tls ? "https" : "http";
 // The URL is known once nginx serves the site.
-export const siteUrl = web.site.id.apply(() => `${scheme}://www.${settings.domain}/`);
+export const siteUrl = site.step("web-nginx-site").id.apply(() => `${scheme}://www.${settings.domain}/`);
 export const publicIp = pulumi.output(address);
 export const sshCommand = pulumi.interpolate`ssh -p ${settings.sshPort} ${settings.hostUser}@${address}`;
-export const deployedRef = pulumi.interpolate`${settings.repoRef} (${code.commit})`;
-export const deployedCommit = code.commit;
+export const deployedCommit = site.value("commit");
+export const deployedRef = pulumi.interpolate`${settings.repoRef} (${deployedCommit})`;

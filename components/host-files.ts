@@ -1,11 +1,14 @@
 /**
- * Pure renderers of every file django-deploy writes on a host and of every step script that writes
- * them. Components only wire these strings into remote commands; tests and `npm run render` read
- * them directly.
+ * Pure renderers of every public file django-deploy writes on a host and of every step script that
+ * writes them. Templates see public settings only (secrets are rendered by secret-files.ts, onto
+ * standard input). Components only wire these strings into remote commands; tests and
+ * `npm run render` read them directly.
  */
-import { Settings } from "./config";
-import { Layout, layoutOf, siteSlug } from "./layout";
-import { render } from "./templates";
+import * as path from "path";
+import type { Settings } from "./config";
+import { HostFileName, Layout, SECRET_HOST_FILES, layoutOf, siteSlug } from "./layout";
+import type { PlannedStep } from "./plan";
+import { publicSettings, render, sh } from "./templates";
 
 /** Packages every site needs; `extraPackages` adds to them. */
 export const BASE_PACKAGES = [
@@ -20,84 +23,76 @@ export const BASE_PACKAGES = [
   "unattended-upgrades",
 ];
 
-export type StepName =
-  | "wait"
-  | "packages"
-  | "layout"
-  | "deployKey"
-  | "checkout"
-  | "venv"
-  | "serverEnv"
-  | "runinenv"
-  | "release"
-  | "supervisor"
-  | "acmeBootstrap"
-  | "certificate"
-  | "nginxSite";
+/** Host files rendered from templates (the secret ones, and the CA bundle assembled on the host, are not). */
+export type RenderedHostFile = Exclude<HostFileName, "deploy-key" | "server.envrc" | "acme-ca.pem">;
 
-function context(s: Settings) {
+const TEMPLATE: Record<RenderedHostFile, string> = {
+  "20auto-upgrades": "20auto-upgrades",
+  "sshd.conf": "sshd.conf",
+  "sysctl.conf": "sysctl.conf",
+  "runinenv.sh": "runinenv.sh",
+  "gunicorn.conf.py": "gunicorn.conf.py",
+  "supervisor.conf": "supervisor/programs.conf",
+  "acme-bootstrap.conf": "nginx/acme-bootstrap.conf",
+  "certbot-ca.conf": "certbot-ca.conf",
+  "certbot-deploy-hook.sh": "certbot-deploy-hook.sh",
+  "site.conf": "nginx/site.conf",
+};
+
+export interface TemplateContext {
+  s: Settings;
+  p: Layout;
+  group: string;
+  programs: string[];
+  dirname: (p: string) => string;
+}
+
+export function templateContext(s: Settings): TemplateContext {
   const p = layoutOf(s);
   const group = siteSlug(s);
   const programs = s.celeryApp ? [`${group}-web`, `${group}-celery`, `${group}-beat`] : [`${group}-web`];
-  return { s, p, group, programs };
+  return { s: publicSettings(s), p, group, programs, dirname: path.posix.dirname };
 }
 
-/** Every configuration file written on the host, by a short name, as it will be on disk. */
-export function renderHostFiles(s: Settings): Record<string, string> {
-  const ctx = context(s);
-  const tlsParams = render("nginx/tls-params.conf", ctx).replace(/\n$/, "");
-  return {
-    "runinenv.sh": render("runinenv.sh", ctx),
-    "gunicorn.conf.py": render("gunicorn.conf.py", ctx),
-    "supervisor.conf": render("supervisor/programs.conf", ctx),
-    "site.conf": render("nginx/site.conf", { ...ctx, tlsParams }),
-    "acme-bootstrap.conf": render("nginx/acme-bootstrap.conf", ctx),
-    "certbot-deploy-hook.sh": render("certbot-deploy-hook.sh", ctx),
-    "20auto-upgrades": render("20auto-upgrades", ctx),
-    "sshd.conf": render("sshd.conf", ctx),
-    "sysctl.conf": render("sysctl.conf", ctx),
+/** Every public configuration file written on the host, by its name, as it will be on disk. */
+export function renderHostFiles(s: Settings): Record<RenderedHostFile, string> {
+  const ctx = templateContext(s);
+  const out = {} as Record<RenderedHostFile, string>;
+  for (const [name, template] of Object.entries(TEMPLATE) as [RenderedHostFile, string][]) out[name] = render(template, ctx);
+  return out;
+}
+
+/** The packages the host-packages step ensures. */
+export function packagesOf(s: Settings): string[] {
+  return [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages])];
+}
+
+const isRendered = (name: HostFileName): name is RenderedHostFile => name in TEMPLATE;
+
+/**
+ * The bash script of one step: the shared helpers, then the step itself (run as root). A template
+ * installs files only through `it.install(name)` (a rendered file, embedded as a quoted
+ * here-document) or `it.place(name)` (the file's path, mode and owner, for content arriving another
+ * way); the files it installs must be exactly the step's `installs` in the plan.
+ */
+export function renderStepScript(s: Settings, step: PlannedStep, files: Record<RenderedHostFile, string> = renderHostFiles(s)): string {
+  const ctx = templateContext(s);
+  const installed: HostFileName[] = [];
+  const place = (name: HostFileName): string => {
+    if (!step.installs.includes(name)) throw new Error(`step ${step.name} installs ${name}, which the plan does not list for it`);
+    installed.push(name);
+    const f = ctx.p.files[name];
+    return `${sh(f.path)} ${f.mode} ${sh(f.owner)}`;
   };
-}
-
-/** `.server.envrc`: the server settings, secrets included. Only ever sent on a step's stdin. */
-export function renderServerEnv(s: Settings): string {
-  return render("server.envrc", context(s));
-}
-
-/** The steps this configuration runs, in order. */
-export function stepNames(s: Settings): StepName[] {
-  const names: StepName[] = ["wait", "packages", "layout"];
-  if (s.repoDeployKey) names.push("deployKey");
-  names.push("checkout", "venv", "serverEnv", "runinenv", "release", "supervisor");
-  if (s.tls) names.push("acmeBootstrap", "certificate");
-  names.push("nginxSite");
-  return names;
-}
-
-const TEMPLATE: Record<StepName, string> = {
-  wait: "steps/wait-for-host.sh",
-  packages: "steps/packages.sh",
-  layout: "steps/layout.sh",
-  deployKey: "steps/deploy-key.sh",
-  checkout: "steps/checkout.sh",
-  venv: "steps/venv.sh",
-  serverEnv: "steps/server-env.sh",
-  runinenv: "steps/runinenv.sh",
-  release: "steps/release.sh",
-  supervisor: "steps/supervisor.sh",
-  acmeBootstrap: "steps/web-bootstrap.sh",
-  certificate: "steps/certificate.sh",
-  nginxSite: "steps/web-site.sh",
-};
-
-/** The bash script of one step: the shared helpers, then the step itself (run as root). */
-export function renderStepScript(s: Settings, step: StepName, files = renderHostFiles(s)): string {
-  const ctx = context(s);
-  const embedded = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, v.replace(/\n$/, "")]));
-  const packages = [...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages];
-  const body = render(TEMPLATE[step], { ...ctx, files: embedded, packages: [...new Set(packages)] });
-  const lib = step === "wait" ? "set -euo pipefail\n" : render("steps/lib.sh", ctx);
-  return `#!/bin/bash\n# django-deploy step "${step}" for ${s.domain}\n${lib}${body}`;
+  const install = (name: HostFileName): string => {
+    if (!isRendered(name) || SECRET_HOST_FILES.includes(name)) throw new Error(`${name} is not a rendered host file: use it.place`);
+    return `install_file ${place(name)} <<'DJANGO_DEPLOY_FILE'\n${files[name].replace(/\n$/, "")}\nDJANGO_DEPLOY_FILE`;
+  };
+  const body = render(step.template, { ...ctx, step, files, install, place, packages: packagesOf(s) });
+  const missing = step.installs.filter((n) => !installed.includes(n));
+  if (missing.length > 0) throw new Error(`step ${step.name} does not install ${missing.join(", ")}, which the plan lists for it`);
+  const lib = step.name === "host-wait" ? "set -euo pipefail\n" : render("partials/step-lib.sh", ctx);
+  return `#!/bin/bash\n# django-deploy step "${step.name}" for ${s.domain}\n${lib}${body}`;
 }
 
 /**
@@ -109,5 +104,3 @@ export function stepCommand(script: string): string {
   if (/^DJANGO_DEPLOY_STEP$/m.test(script)) throw new Error("a step script may not contain its own delimiter line");
   return `sudo -n /bin/bash -c "$(cat <<'DJANGO_DEPLOY_STEP'\n${script.replace(/\n$/, "")}\nDJANGO_DEPLOY_STEP\n)"`;
 }
-
-export type { Layout };

@@ -9,18 +9,21 @@
  * never read: `secure:` values are ciphertext and skipped, and the secret settings get clearly fake
  * placeholders. Writes (default out: rendered/<stack>):
  *
- *   host/<name>              every host file (renderHostFiles), as on disk
- *   host/.server.envrc       the server settings file, appEnv values replaced by placeholders
- *   steps/<resource>.sh      every step script (renderStepScript), named like the Pulumi resource
- *                            that runs it (e.g. web-nginx-site.sh); its command is stepCommand(script)
+ *   host/<name>              every host file the plan installs (renderHostFiles), as on disk
+ *   host/server.envrc        the server settings file, appEnv values replaced by placeholders
+ *   steps/<step>.sh          every step script of the plan (renderStepScript), named like the step
+ *                            and its Pulumi resource (e.g. web-nginx-site.sh); its command is stepCommand(script)
  *   settings.json            the validated settings, defaults filled in (placeholders for secrets)
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { ConfigError, NAMESPACE, Settings, parseSettings } from "../components/config";
+import { ConfigError, NAMESPACE, Settings, parseConfig } from "../components/config";
 import { SECRET_KEYS } from "../components/config-schema";
-import { StepName, renderHostFiles, renderServerEnv, renderStepScript, stepNames } from "../components/host-files";
+import { renderHostFiles, renderStepScript } from "../components/host-files";
+import type { HostFileName } from "../components/layout";
+import { stepPlan } from "../components/plan";
+import { renderServerEnv } from "../components/secret-files";
 import { useFilesDir } from "../components/templates";
 
 const REPO_ROOT = path.join(__dirname, "..");
@@ -82,38 +85,18 @@ export function renderSettings(file: StackFile): Settings {
   raw.sshPrivateKey = PLACEHOLDERS.sshPrivateKey;
   raw.appEnv = JSON.stringify(PLACEHOLDERS.appEnv);
   if (declared.has("repoDeployKey")) raw.repoDeployKey = PLACEHOLDERS.repoDeployKey;
-  return parseSettings(raw, new Set(SECRET_KEYS));
-}
-
-/** The component (Pulumi resource name prefix) each step belongs to in index.ts. */
-const GROUP: Record<StepName, string> = {
-  wait: "host",
-  packages: "host",
-  layout: "host",
-  deployKey: "code",
-  checkout: "code",
-  venv: "env",
-  serverEnv: "env",
-  runinenv: "env",
-  release: "app",
-  supervisor: "app",
-  acmeBootstrap: "web",
-  certificate: "web",
-  nginxSite: "web",
-};
-
-/** The Pulumi resource name of a step's command, e.g. nginxSite → web-nginx-site. */
-export function stepResourceName(step: StepName): string {
-  return `${GROUP[step]}-${step.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return parseConfig(raw, new Set(SECRET_KEYS)).settings;
 }
 
 /** Every rendered file, by its path inside the output directory. */
 export function renderTree(s: Settings): Record<string, string> {
   const files = renderHostFiles(s);
+  const plan = stepPlan(s);
+  const installed = new Set(plan.flatMap((st) => st.installs));
   const tree: Record<string, string> = {};
-  for (const [name, content] of Object.entries(files)) tree[`host/${name}`] = content;
-  tree["host/.server.envrc"] = renderServerEnv(s);
-  for (const step of stepNames(s)) tree[`steps/${stepResourceName(step)}.sh`] = renderStepScript(s, step, files);
+  for (const [name, content] of Object.entries(files)) if (installed.has(name as HostFileName)) tree[`host/${name}`] = content;
+  tree["host/server.envrc"] = renderServerEnv(s, PLACEHOLDERS.appEnv);
+  for (const step of plan) tree[`steps/${step.name}.sh`] = renderStepScript(s, step, files);
   tree["settings.json"] = `${JSON.stringify(s, null, 2)}\n`;
   return tree;
 }

@@ -82,8 +82,8 @@ describe("change isolation (dev stack): one setting changes only the steps that 
     const changed = await runProgram(stackConfig("dev", { repoRef: "v2.0.0" }));
     const stdout = (run: ProgramRun) => JSON.parse(run.byName("code-checkout").state.stdout);
     expect(stdout(changed).commit).not.toBe(stdout(base).commit);
-    expect(stdout(changed).requirements).toBe(stdout(base).requirements);
-    expect(stdout(base).requirements).toBe(DEFAULT_REQUIREMENTS);
+    expect(stdout(changed).requirementsHash).toBe(stdout(base).requirementsHash);
+    expect(stdout(base).requirementsHash).toBe(DEFAULT_REQUIREMENTS);
     expect(changed.byName("env-venv").inputs.triggers).toEqual(base.byName("env-venv").inputs.triggers);
     expect(changed.exports.deployedCommit.value).toBe(stdout(changed).commit);
   });

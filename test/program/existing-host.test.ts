@@ -8,7 +8,8 @@
  * `npm run render` writes under the same resource name.
  */
 import * as yaml from "js-yaml";
-import { parseSettings } from "../../components/config";
+import { parseConfig } from "../../components/config";
+import { stepPlan } from "../../components/plan";
 import { stepCommand } from "../../components/host-files";
 import { renderTree } from "../../scripts/render";
 import { ConfigInput, DOCUMENTED_STEPS, EXISTING_HOST, ProgramRun, existingHostConfig, isWrappedSecret, runProgram } from "./harness";
@@ -17,34 +18,36 @@ const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTestsOnlyxx
 
 const DOCUMENTED = DOCUMENTED_STEPS;
 
+/** Settings of a run's configuration, as the program validated them. */
+function settingsOf(cfg: ConfigInput) {
+  const raw = Object.fromEntries(
+    Object.entries(cfg.values)
+      .filter(([k]) => k.startsWith("django-deploy:"))
+      .map(([k, v]) => [k.slice("django-deploy:".length), v]),
+  );
+  return parseConfig(raw, new Set(cfg.secretKeys.map((k) => k.slice("django-deploy:".length)))).settings;
+}
+
 /**
- * Which steps each step waits for: its dependsOn (direct, or a component's children) plus the steps
- * whose outputs feed its inputs (release and supervisor take the checkout's commit as a trigger).
+ * Which steps each step of the plan waits for: the steps it runs after, plus the steps whose
+ * printed values feed its triggers (the checkout's commit and requirements hash).
  */
-const AFTER: Record<string, string[]> = {
-  "host-wait": [],
-  "host-packages": ["host-wait"],
-  "host-layout": ["host-packages"],
-  "code-deploy-key": ["host-layout"],
-  "code-checkout": ["host-layout", "code-deploy-key"],
-  "env-venv": ["code-deploy-key", "code-checkout"],
-  "env-server-env": ["env-venv"],
-  "env-runinenv": ["env-server-env"],
-  "app-release": ["env-runinenv", "code-checkout"],
-  "app-supervisor": ["app-release", "code-checkout"],
-  "web-acme-bootstrap": ["host-layout"],
-  "web-certificate": ["web-acme-bootstrap"],
-  "web-nginx-site": ["host-layout", "app-supervisor", "web-certificate"],
-};
+function waitsFor(cfg: ConfigInput): Record<string, string[]> {
+  const plan = stepPlan(settingsOf(cfg));
+  const producer = (v: string) => plan.filter((st) => st.produces.some((x) => x === v)).map((st) => st.name);
+  return Object.fromEntries(plan.map((st) => [st.name, [...new Set([...st.after, ...st.triggers.flatMap(producer)])].sort()]));
+}
 
 let withKey: ProgramRun;
 let withoutKey: ProgramRun;
 let withKeyConfig: ConfigInput;
+let withoutKeyConfig: ConfigInput;
 
 beforeAll(async () => {
   withKeyConfig = existingHostConfig({ sshHostKey: HOST_KEY });
+  withoutKeyConfig = existingHostConfig({}, { deployKey: false });
   withKey = await runProgram(withKeyConfig);
-  withoutKey = await runProgram(existingHostConfig({}, { deployKey: false }));
+  withoutKey = await runProgram(withoutKeyConfig);
 });
 
 describe("existing host", () => {
@@ -111,21 +114,34 @@ describe("existing host", () => {
         .options.dependencies.filter((u) => commandUrns.has(u))
         .sort();
     };
-    for (const [name, after] of Object.entries(AFTER)) {
-      expect([name, commandDeps(withKey, name)]).toEqual([name, after.map(urnOf(withKey)).sort()]);
+    for (const [run, cfg] of [
+      [withKey, withKeyConfig],
+      [withoutKey, withoutKeyConfig],
+    ] as const) {
+      const after = waitsFor(cfg);
+      expect(
+        run
+          .commands()
+          .map((c) => c.name)
+          .sort(),
+      ).toEqual(Object.keys(after).sort());
+      for (const [name, before] of Object.entries(after)) {
+        expect([name, commandDeps(run, name)]).toEqual([name, before.map(urnOf(run)).sort()]);
+      }
     }
-    const withoutKeyAfter = (name: string) => AFTER[name].filter((n) => n !== "code-deploy-key");
-    for (const c of withoutKey.commands()) {
-      expect([c.name, commandDeps(withoutKey, c.name)]).toEqual([c.name, withoutKeyAfter(c.name).map(urnOf(withoutKey)).sort()]);
-    }
+    // The deploy key comes before the checkout that needs it.
+    expect(waitsFor(withKeyConfig)["code-checkout"]).toContain("code-deploy-key");
   });
 
   test("order: every step is registered after everything it waits for (checkout after layout, …)", () => {
-    for (const run of [withKey, withoutKey]) {
+    for (const [run, cfg] of [
+      [withKey, withKeyConfig],
+      [withoutKey, withoutKeyConfig],
+    ] as const) {
       const seq = (name: string) => run.byName(name).seq;
+      const after = waitsFor(cfg);
       for (const c of run.commands()) {
-        for (const before of AFTER[c.name]) {
-          if (before === "code-deploy-key" && run === withoutKey) continue;
+        for (const before of after[c.name]) {
           expect({ step: c.name, waitsFor: before, registeredAfter: c.seq > seq(before) }).toEqual({
             step: c.name,
             waitsFor: before,
@@ -137,7 +153,7 @@ describe("existing host", () => {
       expect(seq("web-nginx-site")).toBe(Math.max(...run.commands().map((c) => c.seq)));
     }
     // The documented order is one valid order of these dependencies.
-    for (const [name, after] of Object.entries(AFTER)) {
+    for (const [name, after] of Object.entries(waitsFor(withKeyConfig))) {
       for (const before of after) expect(DOCUMENTED.indexOf(before)).toBeLessThan(DOCUMENTED.indexOf(name));
     }
   });
@@ -150,13 +166,7 @@ describe("existing host", () => {
   });
 
   test("each command string is stepCommand(the step script npm run render writes under the same name)", () => {
-    const raw = Object.fromEntries(
-      Object.entries(withKeyConfig.values)
-        .filter(([k]) => k.startsWith("django-deploy:"))
-        .map(([k, v]) => [k.slice("django-deploy:".length), v]),
-    );
-    const settings = parseSettings(raw, new Set(withKeyConfig.secretKeys.map((k) => k.slice("django-deploy:".length))));
-    const tree = renderTree(settings);
+    const tree = renderTree(settingsOf(withKeyConfig));
     const scripts = Object.keys(tree).filter((f) => f.startsWith("steps/"));
     expect(scripts.map((f) => f.replace(/^steps\/|\.sh$/g, "")).sort()).toEqual(
       withKey

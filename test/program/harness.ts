@@ -19,7 +19,9 @@
 import { createHash } from "crypto";
 import * as path from "path";
 import type * as PulumiModule from "@pulumi/pulumi";
+import { STEPS } from "../../components/plan";
 import { readStackFile } from "../../scripts/render";
+import { Capture, RequestOptions, captureRegistrations, requestKey } from "../../sandbox/registrations";
 
 export const PROJECT = "django-deploy";
 export const REPO_ROOT = path.join(__dirname, "..", "..");
@@ -28,22 +30,8 @@ export const REPO_ROOT = path.join(__dirname, "..", "..");
 export const SIG_KEY = "4dabf18193072939515e22adb298388d";
 export const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 
-/** The documented steps (README "How it works"), in order; code-deploy-key only with repoDeployKey. */
-export const DOCUMENTED_STEPS = [
-  "host-wait",
-  "host-packages",
-  "host-layout",
-  "code-deploy-key",
-  "code-checkout",
-  "env-venv",
-  "env-server-env",
-  "env-runinenv",
-  "app-release",
-  "app-supervisor",
-  "web-acme-bootstrap",
-  "web-certificate",
-  "web-nginx-site",
-];
+/** Every step of the plan (components/plan.ts), in order, whatever its condition. */
+export const DOCUMENTED_STEPS = STEPS.map((d) => d.name);
 export const FAKE_IP = "198.51.100.10"; // TEST-NET-2: the fake Elastic IP
 export const FAKE_AMI = "ami-0fakedebian12000";
 
@@ -114,17 +102,7 @@ export function applyOverrides(cfg: ConfigInput, overrides: Record<string, unkno
 
 // ---------------------------------------------------------------------------------------------
 
-export interface RequestOptions {
-  parent: string;
-  protect: boolean;
-  ignoreChanges: string[];
-  replaceOnChanges: string[];
-  additionalSecretOutputs: string[];
-  /** URNs of the resources this one waits for (dependsOn, expanded by the SDK, plus input dependencies). */
-  dependencies: string[];
-  deleteBeforeReplace: boolean;
-  retainOnDelete: boolean;
-}
+export type { RequestOptions };
 
 export interface Registration {
   /** Position in the order in which the mock monitor received registrations (0-based). */
@@ -172,19 +150,6 @@ export interface RunOptions {
 export const fakeCommit = (create: string) => createHash("sha1").update(create).digest("hex");
 export const DEFAULT_REQUIREMENTS = createHash("sha256").update("Django==5.2\ngunicorn==23.0.0\n").digest("hex");
 
-function requestOptions(req: any): RequestOptions {
-  return {
-    parent: req.getParent(),
-    protect: req.getProtect() === true,
-    ignoreChanges: req.getIgnorechangesList(),
-    replaceOnChanges: req.getReplaceonchangesList(),
-    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
-    dependencies: req.getDependenciesList(),
-    deleteBeforeReplace: req.getDeletebeforereplace() === true,
-    retainOnDelete: req.getRetainondelete() === true,
-  };
-}
-
 function fakeState(type: string, name: string, inputs: Record<string, any>, opts: RunOptions): { id: string; state: Record<string, any> } {
   switch (type) {
     case "aws:ec2/securityGroup:SecurityGroup":
@@ -196,9 +161,13 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
     case "aws:ec2/eip:Eip":
       return { id: "eipalloc-0fake", state: { ...inputs, publicIp: FAKE_IP } };
     case "command:remote:Command": {
-      const stdout = name.endsWith("-checkout")
-        ? `${JSON.stringify({ commit: fakeCommit(String(inputs.create)), requirements: opts.requirements ?? DEFAULT_REQUIREMENTS })}\n`
-        : `${name} done\n`;
+      // A step that produces values prints them as its last line (see components/plan.ts).
+      const produces = STEPS.find((d) => d.name === name)?.produces ?? [];
+      const values: Record<string, string> = {
+        commit: fakeCommit(String(inputs.create)),
+        requirementsHash: opts.requirements ?? DEFAULT_REQUIREMENTS,
+      };
+      const stdout = produces.length ? `${JSON.stringify(Object.fromEntries(produces.map((v) => [v, values[v]])))}\n` : `${name} done\n`;
       return { id: `${name}-id`, state: { ...inputs, stdout, stderr: "" } };
     }
     default:
@@ -210,15 +179,14 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
 export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promise<ProgramRun> {
   const registrations: Registration[] = [];
   const calls: ProgramRun["calls"] = [];
-  const componentOutputs: ProgramRun["componentOutputs"] = {};
-  const requests = new Map<string, { wire: Record<string, any>; options: RequestOptions }>();
+  let capture!: Capture;
   let pulumi!: typeof PulumiModule;
   let program: Record<string, unknown> = {};
   let error: Error | undefined;
 
   const mocks: PulumiModule.runtime.Mocks = {
     newResource(args) {
-      const request = requests.get(`${args.type}::${args.name}`);
+      const request = capture.requests.get(requestKey(args.type, args.name));
       if (!request) throw new Error(`no request recorded for ${args.type} ${args.name}`);
       const { id, state } = fakeState(args.type, args.name, args.inputs, opts);
       registrations.push({
@@ -226,7 +194,9 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
         type: args.type,
         name: args.name,
         custom: args.custom ?? false,
-        urn: "",
+        get urn() {
+          return request.urn;
+        },
         inputs: args.inputs,
         wire: request.wire,
         options: request.options,
@@ -246,22 +216,7 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
   jest.isolateModules(() => {
     pulumi = require("@pulumi/pulumi");
     void pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "dev", opts.preview ?? false);
-    const monitor = pulumi.runtime.getMonitor() as any;
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
-      requests.set(`${req.getType()}::${req.getName()}`, { wire: req.getObject()?.toJavaScript() ?? {}, options: requestOptions(req) });
-      return register(req, (err: any, resp: any) => {
-        const reg = registrations.find((r) => r.type === req.getType() && r.name === req.getName());
-        if (reg && resp) reg.urn = resp.getUrn();
-        callback(err, resp);
-      });
-    };
-    const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
-    monitor.registerResourceOutputs = (req: any, callback: (err: any, resp: any) => void) => {
-      const outputs = req.getOutputs();
-      componentOutputs[req.getUrn()] = outputs ? pulumi.runtime.deserializeProperties(outputs) : {};
-      return registerOutputs(req, callback);
-    };
+    capture = captureRegistrations(pulumi);
     pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
     try {
       program = require("../../index");
@@ -269,6 +224,7 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
       error = e as Error;
     }
   });
+  const componentOutputs = capture.componentOutputs;
 
   const waitForRPCs = (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs;
   if (typeof waitForRPCs !== "function") throw new Error("@pulumi/pulumi no longer exports runtime.waitForRPCs: update the harness");
@@ -294,7 +250,9 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
   await waitForRPCs();
 
   // Every request the monitor received has been answered, or the wait above was not enough.
-  const unanswered = [...requests.keys()].filter((k) => !registrations.some((r) => `${r.type}::${r.name}` === k && r.urn !== ""));
+  const unanswered = [...capture.requests.keys()].filter(
+    (k) => !registrations.some((r) => requestKey(r.type, r.name) === k && r.urn !== ""),
+  );
   if (unanswered.length > 0) throw new Error(`registrations still pending after waitForRPCs: ${unanswered.join(", ")}`);
 
   const byName = (name: string) => {

@@ -88,22 +88,22 @@ const CASES: { change: string; template: string; from: string; to: string; files
     files: ["host/gunicorn.conf.py", "steps/app-supervisor.sh"],
   },
   {
-    change: "a step-only template line: venv",
-    template: "steps/venv.sh.eta",
+    change: "a step-only template line: env-venv",
+    template: "steps/env-venv.sh.eta",
     from: 'echo "requirements installed"',
     to: 'echo "requirements synced"',
     files: ["steps/env-venv.sh"],
   },
   {
     change: "the shared step helpers: every step script but host-wait (which has none)",
-    template: "steps/lib.sh.eta",
+    template: "partials/step-lib.sh.eta",
     from: "umask 022",
     to: "umask 027",
     files: ALL_STEPS_BUT_WAIT.map((s) => `steps/${s}.sh`),
   },
   {
     change: "an included template: the TLS parameters appear twice in site.conf (apex and www servers)",
-    template: "nginx/tls-params.conf.eta",
+    template: "partials/tls-params.eta",
     from: "    ssl_session_timeout 1d;",
     to: "    ssl_session_timeout 4h;",
     files: ["host/site.conf", "steps/web-nginx-site.sh"],
@@ -151,22 +151,18 @@ describe("npm run render: output", () => {
           "sshd.conf",
           "supervisor.conf",
           "sysctl.conf",
-          ".server.envrc",
+          "server.envrc",
         ].map((f) => `host/${f}`),
         ...["host-wait", ...ALL_STEPS_BUT_WAIT].map((s) => `steps/${s}.sh`),
       ].sort(),
     );
-    const envrc = fs.readFileSync(path.join(before, "host/.server.envrc"), "utf8");
+    const envrc = fs.readFileSync(path.join(before, "host/server.envrc"), "utf8");
     expect(envrc).toContain("export ALLOWED_HOSTS=www.dev.example.com,dev.example.com\n");
     expect(envrc).toContain(`export SECRET_KEY=${PLACEHOLDERS.appEnv.SECRET_KEY}\n`);
     const settings = JSON.parse(fs.readFileSync(path.join(before, "settings.json"), "utf8"));
-    expect(settings).toMatchObject({
-      domain: "dev.example.com",
-      ec2: true,
-      clientMaxBodySize: "100M",
-      sshPrivateKey: PLACEHOLDERS.sshPrivateKey,
-    });
-    expect(settings).not.toHaveProperty("repoDeployKey");
+    expect(settings).toMatchObject({ domain: "dev.example.com", target: { kind: "ec2" }, clientMaxBodySize: "100M", hasDeployKey: false });
+    // The public settings only: no secret, not even a placeholder.
+    for (const k of ["sshPrivateKey", "repoDeployKey", "appEnv"]) expect(settings).not.toHaveProperty(k);
   });
 
   test("a secure repoDeployKey in the stack file gets a placeholder and its step; ciphertext is never used", () => {
@@ -179,8 +175,8 @@ describe("npm run render: output", () => {
     const out = path.join(tmp, "qa");
     const { files } = render({ configFile: file, out });
     expect(files).toContain("steps/code-deploy-key.sh");
-    const settings = fs.readFileSync(path.join(out, "settings.json"), "utf8");
-    expect(settings).toContain(JSON.stringify(PLACEHOLDERS.repoDeployKey));
+    const settings = JSON.parse(fs.readFileSync(path.join(out, "settings.json"), "utf8"));
+    expect(settings).toMatchObject({ hasDeployKey: true });
     for (const f of files) expect([f, fs.readFileSync(path.join(out, f), "utf8").includes("v1:")]).toEqual([f, false]);
   });
 

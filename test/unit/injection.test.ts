@@ -17,12 +17,13 @@
 import * as fs from "fs";
 import * as path from "path";
 import fc from "fast-check";
-import { Settings } from "../../components/config";
-import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNames } from "../../components/host-files";
+import { ParsedConfig, Settings } from "../../components/config";
+import { renderHostFiles, stepCommand } from "../../components/host-files";
+import { renderServerEnv } from "../../components/secret-files";
 import { layoutOf, siteSlug } from "../../components/layout";
 import { sh } from "../../components/templates";
 import * as A from "./lib/arbitraries";
-import { FAKE_APP_ENV, Raw, parse, problemsOf, tlsCeleryRaw } from "./lib/fixtures";
+import { FAKE_APP_ENV, Raw, parse, parseAll, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
 import { checkRun, expectedCalls, simulate, simulateSettings } from "./lib/step-sim";
 import {
   NginxChecker,
@@ -170,11 +171,13 @@ const tryJson = (v: string): Record<string, unknown> => {
 
 describe("hostile values are refused, or carried as data", () => {
   const accepted: Settings[] = [];
+  /** The same configurations with their secret values (for .server.envrc). */
+  const acceptedAll: ParsedConfig[] = [];
   let refusedCount = 0;
 
   test(`${FIELD_RUNS} cases: refused with the key named, or accepted within safe alphabets`, () => {
     const b = base();
-    const baseSettings = parse(b);
+    const baseConfig = parseAll(b);
     fc.assert(
       fc.property(
         fc
@@ -207,7 +210,8 @@ describe("hostile values are refused, or carried as data", () => {
               throw new Error(`${show(ok)} together refused for another key: ${show(problems)}`);
             return;
           }
-          const s = parse(raw);
+          const parsed = parseAll(raw);
+          const s = parsed.settings;
           // Alphabets: what reaches nginx and supervisord is plain words there.
           for (const [what, v] of [
             ["domain", s.domain],
@@ -226,10 +230,13 @@ describe("hostile values are refused, or carried as data", () => {
           for (const [name, text] of Object.entries(files)) {
             if (/^DJANGO_DEPLOY_FILE$/m.test(text)) throw new Error(`${name} holds the heredoc delimiter line`);
           }
-          for (const step of stepNames(s)) stepCommand(renderStepScript(s, step, files)); // throws on its delimiter line
+          for (const step of stepNames(s)) stepCommand(scriptOf(s, step, files)); // throws on its delimiter line
           if (s.acmeCaBundle && /^DJANGO_DEPLOY_FILE$/m.test(s.acmeCaBundle))
             throw new Error("acmeCaBundle holds the heredoc delimiter line");
-          if (JSON.stringify(s) !== JSON.stringify(baseSettings)) accepted.push(s);
+          if (JSON.stringify(parsed) !== JSON.stringify(baseConfig)) {
+            accepted.push(s);
+            acceptedAll.push(parsed);
+          }
         },
       ),
       { numRuns: FIELD_RUNS },
@@ -241,13 +248,13 @@ describe("hostile values are refused, or carried as data", () => {
 
   test("bash: every step runs with exactly the configured values in each command's argv", async () => {
     expect(accepted.length).toBeGreaterThan(0);
-    const { problems } = await simulateSettings(accepted, (s) => stepNames(s).filter((n) => n !== "wait"));
+    const { problems } = await simulateSettings(accepted, (s) => stepNames(s).filter((n) => n !== "host-wait"));
     const failures = problems.flatMap((p, i) => (p.length ? [`config ${show(accepted[i])}:\n  ${p.join("\n  ")}`] : []));
     expect(failures.slice(0, 3)).toEqual([]);
   });
 
   test("bash: runinenv.sh loads .server.envrc into exactly the configured environment", async () => {
-    const failures = await checkEnvironments(accepted);
+    const failures = await checkEnvironments(acceptedAll);
     expect(failures.slice(0, 3)).toEqual([]);
   });
 
@@ -262,7 +269,7 @@ describe("hostile values are refused, or carried as data", () => {
     const results = await Promise.all(
       picked.flatMap((s) => {
         const f = renderHostFiles(s);
-        return [nginx.check(f["site.conf"], renderStepScript(s, "nginxSite", f)), nginx.check(f["acme-bootstrap.conf"])];
+        return [nginx.check(f["site.conf"], scriptOf(s, "web-nginx-site", f)), nginx.check(f["acme-bootstrap.conf"])];
       }),
     );
     const failures = results.flatMap((r, i) => (r.ok ? [] : [`${show(picked[Math.floor(i / 2)])}:\n${r.output}`]));
@@ -340,18 +347,21 @@ describe("hostile values are refused, or carried as data", () => {
  * ENV/bin/activate, and run `runinenv.sh env -0` under bash. The environment env(1) prints is what
  * Gunicorn and Celery would get.
  */
-async function checkEnvironments(all: Settings[], envrcOf: (s: Settings) => string = renderServerEnv): Promise<string[]> {
+const envrcOfConfig = (c: ParsedConfig) => renderServerEnv(c.settings, c.secrets.appEnv);
+
+async function checkEnvironments(all: ParsedConfig[], envrcOf: (c: ParsedConfig) => string = envrcOfConfig): Promise<string[]> {
   const envBin = which("env");
   const failures: string[] = [];
   await pool(chunks(all, Math.max(1, Math.ceil(all.length / CORES))), CORES, async (list) => {
     const dir = tempDir("envrc");
     const lines = ["set -u"];
-    list.forEach((s, i) => {
+    list.forEach((c, i) => {
+      const s = c.settings;
       const site = path.join(dir, `site${i}`);
       fs.mkdirSync(path.join(site, "ENV", "bin"), { recursive: true });
       fs.chmodSync(site, 0o777); // the harness may run as nobody: it writes out, err, rc here
       fs.writeFileSync(path.join(site, "ENV", "bin", "activate"), "# a virtualenv's activate script would be here\n");
-      fs.writeFileSync(path.join(site, ".server.envrc"), envrcOf(s));
+      fs.writeFileSync(path.join(site, ".server.envrc"), envrcOf(c));
       const runinenv = renderHostFiles(s)["runinenv.sh"];
       const siteLine = `site=${sh(layoutOf(s).site)}\n`;
       if (runinenv.split(siteLine).length !== 2) throw new Error(`runinenv.sh does not set site exactly once: ${runinenv}`);
@@ -362,7 +372,8 @@ async function checkEnvironments(all: Settings[], envrcOf: (s: Settings) => stri
     });
     const r = await runBashHarness(lines.join("\n") + "\n", dir);
     if (r.code !== 0) throw new Error(`envrc harness failed: ${r.stderr}`);
-    list.forEach((s, i) => {
+    list.forEach((c, i) => {
+      const s = c.settings;
       const site = path.join(dir, `site${i}`);
       const rc = fs.readFileSync(path.join(site, "rc"), "utf8").trim();
       const env = new Map<string, Buffer>();
@@ -375,12 +386,12 @@ async function checkEnvironments(all: Settings[], envrcOf: (s: Settings) => stri
         STATIC_ROOT: p.static,
         MEDIA_ROOT: p.media,
         ALLOWED_HOSTS: `www.${s.domain},${s.domain}`,
-        ...s.appEnv,
+        ...c.secrets.appEnv,
       };
       const wrong = Object.entries(want).filter(([k, v]) => !env.get(k)?.equals(Buffer.from(v, "utf8")));
       if (rc !== "0" || wrong.length > 0) {
         failures.push(
-          `appEnv ${show(s.appEnv)} (domain ${s.domain}, baseDir ${s.baseDir}): exit ${rc}, ${fs.readFileSync(path.join(site, "err"), "utf8")}\n  wrong: ${wrong
+          `appEnv ${show(c.secrets.appEnv)} (domain ${s.domain}, baseDir ${s.baseDir}): exit ${rc}, ${fs.readFileSync(path.join(site, "err"), "utf8")}\n  wrong: ${wrong
             .map(([k, v]) => `${k}: want ${show(v)} got ${show(env.get(k)?.toString())}`)
             .join("; ")}`,
         );
@@ -393,7 +404,7 @@ async function checkEnvironments(all: Settings[], envrcOf: (s: Settings) => stri
 describe(".server.envrc round-trips any settings", () => {
   test(`${RUNS} appEnv objects (any names, any values but NUL): refused, or exactly the process environment`, async () => {
     const b = base();
-    const cases: Settings[] = [];
+    const cases: ParsedConfig[] = [];
     let refused = 0;
     const names = fc.oneof(
       { weight: 4, arbitrary: A.envName },
@@ -444,11 +455,11 @@ describe(".server.envrc round-trips any settings", () => {
             if (v.length >= 8 && problems.some((p) => p.includes(v))) throw new Error(`secret echoed: ${show(problems)}`);
           return;
         }
-        const s = parse({ ...b, appEnv: json });
+        const c = parseAll({ ...b, appEnv: json });
         // Nothing dropped on the way (zod, JSON): every given name is a setting.
-        if (show(Object.keys(s.appEnv).sort()) !== show(Object.keys(appEnv).sort()))
-          throw new Error(`names changed: ${json} → ${show(s.appEnv)}`);
-        cases.push(s);
+        if (show(Object.keys(c.secrets.appEnv).sort()) !== show(Object.keys(appEnv).sort()))
+          throw new Error(`names changed: ${json} → ${show(c.secrets.appEnv)}`);
+        cases.push(c);
       }),
       { numRuns: RUNS },
     );
@@ -492,21 +503,21 @@ describe("sh() quotes any string as one bash word", () => {
 describe("the harnesses detect injection", () => {
   test("a step script with an unquoted value is caught by the argv check", async () => {
     const s = parse({ ...base(), repoUrl: "https://example.com/a.git" });
-    const script = renderStepScript(s, "checkout");
+    const script = scriptOf(s, "code-checkout");
     const broken = script.replace(`url=${sh(s.repoUrl)}\n`, "url=https://example.com/a.git;id\n");
     expect(broken).not.toBe(script);
     const { results } = await simulate([script, broken]);
-    expect(checkRun(results[0], expectedCalls(s, "checkout"))).toEqual([]);
-    const problems = checkRun(results[1], expectedCalls(s, "checkout"));
+    expect(checkRun(results[0], expectedCalls(s, "code-checkout"))).toEqual([]);
+    const problems = checkRun(results[1], expectedCalls(s, "code-checkout"));
     expect(problems.join("\n")).toMatch(/unknown command: UNKNOWN:id|expected call not made/);
   });
 
   test("an envrc that loses a value is caught by the environment check", async () => {
-    const s = parse({ ...base(), appEnv: JSON.stringify({ GREETING: "a b" }) });
-    expect(await checkEnvironments([s])).toEqual([]);
+    const c = parseAll({ ...base(), appEnv: JSON.stringify({ GREETING: "a b" }) });
+    expect(await checkEnvironments([c])).toEqual([]);
     // Same settings, rendered with broken quoting: the check must object.
-    const broken = (x: Settings) => renderServerEnv(x).replace(`GREETING=${sh("a b")}`, "GREETING=a b");
-    expect(broken(s)).not.toBe(renderServerEnv(s));
-    expect((await checkEnvironments([s], broken)).length).toBe(1);
+    const broken = (x: ParsedConfig) => envrcOfConfig(x).replace(`GREETING=${sh("a b")}`, "GREETING=a b");
+    expect(broken(c)).not.toBe(envrcOfConfig(c));
+    expect((await checkEnvironments([c], broken)).length).toBe(1);
   });
 });

@@ -5,11 +5,12 @@
  * for gunicorn.conf.py, and bash for the step command's quoting.
  */
 import fc from "fast-check";
-import { Settings } from "../../components/config";
-import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNames } from "../../components/host-files";
+import { ParsedConfig, Settings } from "../../components/config";
+import { RenderedHostFile, renderHostFiles, stepCommand } from "../../components/host-files";
+import { renderServerEnv } from "../../components/secret-files";
 import { layoutOf, siteSlug } from "../../components/layout";
 import { validRaw } from "./lib/arbitraries";
-import { Raw, parse, plainRaw, problemsOf, tlsCeleryRaw } from "./lib/fixtures";
+import { Raw, parse, parseAll, plainRaw, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
 import {
   NginxChecker,
   describeFindings,
@@ -31,13 +32,13 @@ const REPRESENTATIVE: [string, () => Raw][] = [
 ];
 
 describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw) => {
-  const s = parse(raw());
+  const { settings: s, secrets } = parseAll(raw());
 
   test("the configuration is what the snapshots are meant to show", () => {
     if (s.tls) {
-      expect([s.celeryApp, s.fixtures.length > 0, Boolean(s.repoDeployKey), s.ec2]).toEqual(["example", true, true, false]);
+      expect([s.celeryApp, s.fixtures.length > 0, s.hasDeployKey, s.target.kind]).toEqual(["example", true, true, "existing"]);
     } else {
-      expect([s.celeryApp, s.fixtures, s.repoDeployKey, s.ec2]).toEqual([undefined, [], undefined, true]);
+      expect([s.celeryApp, s.fixtures, s.hasDeployKey, s.target.kind]).toEqual([undefined, [], false, "ec2"]);
     }
   });
 
@@ -46,17 +47,17 @@ describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw) => {
   });
 
   const files = renderHostFiles(s);
-  test.each(Object.keys(files))("host file %s", (name) => {
+  test.each(Object.keys(files) as RenderedHostFile[])("host file %s", (name) => {
     expect(files[name]).toMatchSnapshot();
   });
 
   test.each(stepNames(s))("step script %s", (step) => {
-    expect(renderStepScript(s, step)).toMatchSnapshot();
+    expect(scriptOf(s, step)).toMatchSnapshot();
   });
 
   test("server envrc (secret values replaced by placeholders: no secret, even a fake one, in a snapshot)", () => {
-    const placeholders = Object.fromEntries(Object.keys(s.appEnv).map((k) => [k, `<${k} from appEnv>`]));
-    const text = renderServerEnv({ ...s, appEnv: placeholders });
+    const placeholders = Object.fromEntries(Object.keys(secrets.appEnv).map((k) => [k, `<${k} from appEnv>`]));
+    const text = renderServerEnv(s, placeholders);
     expect(text).toContain("export SECRET_KEY='<SECRET_KEY from appEnv>'");
     expect(text).toMatchSnapshot();
   });
@@ -70,18 +71,19 @@ const RUNS = 40;
 const SHELLCHECK_RUNS = 30;
 
 /** fast-check generates valid raw configurations; each must parse (asserted), and is collected. */
-function generate(runs: number, extra: Raw[] = []): Settings[] {
-  const out = extra.map(parse);
+function generateAll(runs: number, extra: Raw[] = []): ParsedConfig[] {
+  const out = extra.map(parseAll);
   fc.assert(
     fc.property(validRaw(), (raw) => {
-      out.push(parse(raw)); // throws (and fast-check shrinks) when a valid configuration is refused
+      out.push(parseAll(raw)); // throws (and fast-check shrinks) when a valid configuration is refused
     }),
     { numRuns: runs },
   );
   return out;
 }
+const generate = (runs: number, extra: Raw[] = []): Settings[] => generateAll(runs, extra).map((c) => c.settings);
 
-const label = (s: Settings) => JSON.stringify({ ...s, sshPrivateKey: "…", repoDeployKey: s.repoDeployKey ? "…" : undefined });
+const label = (s: Settings) => JSON.stringify(s);
 
 describe("every rendered shell script passes shellcheck", () => {
   test(`step scripts, step commands, runinenv.sh, the certbot hook and .server.envrc (${SHELLCHECK_RUNS} configurations)`, async () => {
@@ -106,19 +108,20 @@ describe("every rendered shell script passes shellcheck", () => {
     };
     // …and values that are also the names of common commands (shellcheck's SC2209 on `ref=test`).
     const commandLike = { ...plainRaw(), appUser: "admin", repoRef: "test", djangoDir: "make", homepageDir: "file" };
-    const all = generate(SHELLCHECK_RUNS, [...REPRESENTATIVE.map(([, r]) => r()), tricky, commandLike]);
+    const configs = generateAll(SHELLCHECK_RUNS, [...REPRESENTATIVE.map(([, r]) => r()), tricky, commandLike]);
+    const all = configs.map((c) => c.settings);
     const scripts: Record<string, string> = {};
     const envrcs: Record<string, string> = {};
     all.forEach((s, i) => {
       const files = renderHostFiles(s);
       for (const step of stepNames(s)) {
-        const script = renderStepScript(s, step, files);
+        const script = scriptOf(s, step, files);
         scripts[`${i}:step ${step}`] = script;
         scripts[`${i}:command ${step}`] = stepCommand(script);
       }
       scripts[`${i}:runinenv.sh`] = files["runinenv.sh"];
       scripts[`${i}:certbot-deploy-hook.sh`] = files["certbot-deploy-hook.sh"];
-      envrcs[`${i}:.server.envrc`] = renderServerEnv(s);
+      envrcs[`${i}:.server.envrc`] = renderServerEnv(s, configs[i].secrets.appEnv);
     });
     // .server.envrc is data: values are single-quoted on purpose, so shellcheck's notes about
     // literal text in single quotes are expected there: SC2016 "expressions don't expand", SC1003
@@ -156,7 +159,7 @@ describe("every nginx site passes the real nginx -t", () => {
     const jobs = all.flatMap((s) => {
       const f = renderHostFiles(s);
       return [
-        { s, name: "site.conf", text: f["site.conf"], step: renderStepScript(s, "nginxSite", f) },
+        { s, name: "site.conf", text: f["site.conf"], step: scriptOf(s, "web-nginx-site", f) },
         { s, name: "acme-bootstrap.conf", text: f["acme-bootstrap.conf"], step: "" },
       ];
     });
@@ -177,7 +180,7 @@ describe("every nginx site passes the real nginx -t", () => {
     const { socket } = layoutOf(s);
     expect(Buffer.byteLength(socket)).toBe(107);
     const site = renderHostFiles(s)["site.conf"];
-    const step = renderStepScript(s, "nginxSite");
+    const step = scriptOf(s, "web-nginx-site");
     expect((await nginx.check(site, step)).ok).toBe(true);
     // nginx (like Gunicorn) cannot use a longer one, so validation refuses it.
     const longer = await nginx.check(site.replace(`server unix:${socket} `, `server unix:${socket}x `), step);
@@ -193,7 +196,7 @@ describe("every nginx site passes the real nginx -t", () => {
     const site = renderHostFiles(s)["site.conf"];
     const stock = await nginx.check(site);
     expect(stock.output).toMatch(/could not build server_names_hash, you should increase server_names_hash_bucket_size: 64/);
-    const edited = await nginx.check(site, renderStepScript(s, "nginxSite"));
+    const edited = await nginx.check(site, scriptOf(s, "web-nginx-site"));
     expect(edited.output).toMatch(/test is successful/);
     expect(edited.ok).toBe(true);
     expect(edited.conf).toMatch(/^\tssl_protocols TLSv1\.2 TLSv1\.3;(?: #.*)?$/m);
@@ -204,7 +207,7 @@ describe("every nginx site passes the real nginx -t", () => {
   test("the nginx harness rejects a broken site (so a pass means something)", async () => {
     const s = parse(tlsCeleryRaw());
     const site = renderHostFiles(s)["site.conf"];
-    const step = renderStepScript(s, "nginxSite");
+    const step = scriptOf(s, "web-nginx-site");
     expect((await nginx.check(site, step)).ok).toBe(true);
     expect((await nginx.check(site.replace("client_max_body_size 25M;", "client_max_body_size 25 M;"), step)).ok).toBe(false);
     expect(
@@ -310,7 +313,7 @@ describe("the step command hands bash exactly the script", () => {
       RUNS,
       REPRESENTATIVE.map(([, r]) => r()),
     );
-    const scripts = [...new Set(all.flatMap((s) => stepNames(s).map((step) => renderStepScript(s, step))))];
+    const scripts = [...new Set(all.flatMap((s) => stepNames(s).map((step) => scriptOf(s, step))))];
     // The command string runs as the SSH login shell would run it; `sudo` is a function that
     // prints the script it was given (argument 4: sudo -n /bin/bash -c SCRIPT).
     const harness = [

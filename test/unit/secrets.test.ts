@@ -6,9 +6,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import fc from "fast-check";
-import { Settings } from "../../components/config";
-import { renderHostFiles, renderServerEnv, renderStepScript, stepCommand, stepNames } from "../../components/host-files";
-import { py, sh } from "../../components/templates";
+import * as os from "os";
+import { PUBLIC_SETTING_KEYS, Settings } from "../../components/config";
+import { SECRET_KEYS } from "../../components/config-schema";
+import { renderHostFiles, stepCommand, templateContext } from "../../components/host-files";
+import { renderServerEnv } from "../../components/secret-files";
+import { TemplateSettingError, py, render, sh, useFilesDir } from "../../components/templates";
 import * as A from "./lib/arbitraries";
 import {
   FAKE_APP_ENV,
@@ -18,8 +21,10 @@ import {
   FAKE_SSH_KEY,
   FAKE_SSH_KEY_BODY,
   Raw,
-  parse,
+  parseAll,
   plainRaw,
+  scriptOf,
+  stepNames,
   tlsCeleryRaw,
 } from "./lib/fixtures";
 
@@ -29,7 +34,7 @@ function renderedOutsideEnvrc(s: Settings): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, text] of Object.entries(files)) out[`file ${name}`] = text;
   for (const step of stepNames(s)) {
-    const script = renderStepScript(s, step, files);
+    const script = scriptOf(s, step, files);
     out[`script ${step}`] = script;
     out[`command ${step}`] = stepCommand(script);
   }
@@ -53,13 +58,18 @@ describe.each([
   ["tls-celery (with a deploy key)", tlsCeleryRaw],
   ["plain-http", plainRaw],
 ])("%s", (_label, raw) => {
-  const s = parse(raw());
-  const appSecrets = Object.values(s.appEnv);
+  const { settings: s, secrets } = parseAll(raw());
+  const appSecrets = Object.values(secrets.appEnv);
 
   test("the fixtures really hold the fake secrets", () => {
-    expect(s.sshPrivateKey).toBe(FAKE_SSH_KEY);
+    expect(secrets.sshPrivateKey).toBe(FAKE_SSH_KEY);
     expect(appSecrets).toEqual(expect.arrayContaining(Object.values(FAKE_APP_ENV)));
-    if (s.tls) expect(s.repoDeployKey).toBe(FAKE_DEPLOY_KEY);
+    if (s.tls) expect(secrets.repoDeployKey).toBe(FAKE_DEPLOY_KEY);
+  });
+
+  test("the public settings hold no secret: no secret key, no secret value", () => {
+    for (const k of SECRET_KEYS) expect(Object.keys(s)).not.toContain(k);
+    expect(leaks({ settings: JSON.stringify(s) }, [...KEYS, ...appSecrets])).toEqual([]);
   });
 
   test("no private key and no appEnv value in any host file, step script or step command", () => {
@@ -67,8 +77,8 @@ describe.each([
   });
 
   test(".server.envrc holds the appEnv values (quoted) and no private key", () => {
-    const envrc = renderServerEnv(s);
-    for (const [name, value] of Object.entries(s.appEnv)) expect(envrc).toContain(`export ${name}=${sh(value)}\n`);
+    const envrc = renderServerEnv(s, secrets.appEnv);
+    for (const [name, value] of Object.entries(secrets.appEnv)) expect(envrc).toContain(`export ${name}=${sh(value)}\n`);
     expect(leaks({ envrc }, KEYS)).toEqual([]);
   });
 });
@@ -85,10 +95,10 @@ describe("generated configurations", () => {
       fc.property(A.validRaw(), marked, fc.boolean(), (raw: Raw, appEnv, deployKey) => {
         const r: Raw = { ...raw, appEnv: JSON.stringify(appEnv) };
         if (deployKey) r.repoDeployKey = FAKE_DEPLOY_KEY;
-        const s = parse(r);
-        const found = leaks(renderedOutsideEnvrc(s), [...KEYS, ...Object.values(appEnv)]);
+        const { settings: s, secrets } = parseAll(r);
+        const found = leaks({ ...renderedOutsideEnvrc(s), settings: JSON.stringify(s) }, [...KEYS, ...Object.values(appEnv)]);
         if (found.length > 0) throw new Error(found.join("\n"));
-        const envrc = renderServerEnv(s);
+        const envrc = renderServerEnv(s, secrets.appEnv);
         if (leaks({ envrc }, KEYS).length > 0) throw new Error("a private key in .server.envrc");
         for (const v of Object.values(appEnv)) if (!envrc.includes(sh(v))) throw new Error(`.server.envrc lacks ${JSON.stringify(v)}`);
       }),
@@ -113,6 +123,35 @@ describe("snapshots", () => {
     for (const f of files) {
       const text = fs.readFileSync(path.join(dir, f), "utf8");
       for (const secret of FAKE_SECRET_VALUES) expect({ f, leaked: text.includes(secret.trim()) }).toEqual({ f, leaked: false });
+    }
+  });
+});
+
+describe("templates cannot read secrets", () => {
+  const s = parseAll(tlsCeleryRaw()).settings;
+
+  test("the Settings type has no secret (each line fails to compile if one is added back)", () => {
+    // @ts-expect-error appEnv is a secret: not a public setting
+    expect(s.appEnv).toBeUndefined();
+    // @ts-expect-error sshPrivateKey is a secret: not a public setting
+    expect(s.sshPrivateKey).toBeUndefined();
+    // @ts-expect-error repoDeployKey is a secret: not a public setting
+    expect(s.repoDeployKey).toBeUndefined();
+    expect(PUBLIC_SETTING_KEYS.filter((k) => (SECRET_KEYS as readonly string[]).includes(k))).toEqual([]);
+  });
+
+  test.each([...SECRET_KEYS, "aTypo"])("a template that reads it.s.%s fails to render", (key) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "django-deploy-templates-"));
+    fs.writeFileSync(path.join(dir, "reads-secret.eta"), `value: <%= it.s.${key} %>\n`);
+    fs.writeFileSync(path.join(dir, "reads-public.eta"), "domain: <%= it.s.domain %>, celery: <%= it.s.celeryApp %>\n");
+    try {
+      useFilesDir(dir);
+      expect(render("reads-public", templateContext(s))).toBe("domain: example.com, celery: example\n");
+      expect(() => render("reads-secret", templateContext(s))).toThrow(TemplateSettingError);
+      expect(() => render("reads-secret", templateContext(s))).toThrow(`it.s.${key}: not a public setting`);
+    } finally {
+      useFilesDir();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -3,7 +3,8 @@
  * parts, and hostile strings for the injection suite.
  */
 import fc from "fast-check";
-import { LETS_ENCRYPT_STAGING, RESERVED_DIRS, RESERVED_ENV } from "../../../components/config-schema";
+import { LETS_ENCRYPT_STAGING, RESERVED_ENV } from "../../../components/config-schema";
+import { RESERVED_DIRS } from "../../../components/layout";
 import { FAKE_DEPLOY_KEY, FAKE_PUBLIC_KEY, FAKE_SSH_KEY, Raw } from "./fixtures";
 
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
@@ -46,7 +47,7 @@ export const unixUser = fc
 export const dirName = fc
   .tuple(chars(UPPER + LOWER + DIGIT), str(UPPER + LOWER + DIGIT + "._-", 0, 15))
   .map(([a, b]) => a + b)
-  .filter((d) => !(RESERVED_DIRS as readonly string[]).includes(d));
+  .filter((d) => !RESERVED_DIRS.includes(d));
 
 const pyIdent = fc.tuple(chars(UPPER + LOWER + "_"), str(UPPER + LOWER + DIGIT + "_", 0, 10)).map(([a, b]) => a + b);
 export const pyDotted = fc.array(pyIdent, { minLength: 1, maxLength: 3 }).map((p) => p.join("."));

@@ -2,8 +2,10 @@
  * Stack configurations for the unit suites: raw values exactly as Pulumi hands them to the program
  * (every value a string, lists and objects JSON-encoded) and obviously fake, recognizable secrets.
  */
-import { ConfigError, Settings, parseSettings } from "../../../components/config";
+import { ConfigError, ParsedConfig, Settings, parseConfig } from "../../../components/config";
 import { SECRET_KEYS } from "../../../components/config-schema";
+import { renderHostFiles, renderStepScript } from "../../../components/host-files";
+import { stepPlan } from "../../../components/plan";
 
 export type Raw = Record<string, string>;
 
@@ -56,14 +58,20 @@ export function secretKeysOf(raw: Raw): Set<string> {
   return new Set(Object.keys(raw).filter((k) => SECRETS.has(k)));
 }
 
+/** The public settings of a valid configuration (throws ConfigError for an invalid one). */
 export function parse(raw: Raw): Settings {
-  return parseSettings(raw, secretKeysOf(raw));
+  return parseConfig(raw, secretKeysOf(raw)).settings;
+}
+
+/** Public settings and secret values of a valid configuration. */
+export function parseAll(raw: Raw): ParsedConfig {
+  return parseConfig(raw, secretKeysOf(raw));
 }
 
 /** parseSettings' problems, or undefined when the configuration is valid. */
 export function problemsOf(raw: Raw, secretKeys: ReadonlySet<string> = secretKeysOf(raw)): string[] | undefined {
   try {
-    parseSettings(raw, secretKeys);
+    parseConfig(raw, secretKeys);
     return undefined;
   } catch (e) {
     if (e instanceof ConfigError) return e.problems;
@@ -93,4 +101,16 @@ export function plainRaw(): Raw {
   const raw: Raw = { ...ec2Base(), tls: "false", domain: "example.org" };
   delete raw.certbotEmail;
   return raw;
+}
+
+/** The names of the steps a configuration runs, in plan order. */
+export function stepNames(s: Settings): string[] {
+  return stepPlan(s).map((st) => st.name);
+}
+
+/** The rendered script of one step of a configuration's plan (throws if the plan has no such step). */
+export function scriptOf(s: Settings, name: string, files = renderHostFiles(s)): string {
+  const step = stepPlan(s).find((st) => st.name === name);
+  if (!step) throw new Error(`the plan of this configuration has no step ${name}`);
+  return renderStepScript(s, step, files);
 }

@@ -10,9 +10,11 @@
  * stubbed too, and as root the harness runs as nobody (see runBashHarness).
  */
 import * as fs from "fs";
+import * as path from "path";
 import { Settings } from "../../../components/config";
-import { BASE_PACKAGES, StepName, renderHostFiles, renderStepScript, stepNames } from "../../../components/host-files";
-import { layoutOf, siteSlug } from "../../../components/layout";
+import { RenderedHostFile, packagesOf, renderHostFiles } from "../../../components/host-files";
+import { HostFileName, layoutOf, siteSlug } from "../../../components/layout";
+import { scriptOf, stepNames } from "./fixtures";
 import { chunks, pool, CORES, runBashHarness, splitNul, tempDir } from "./tools";
 
 export const FAKE_SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -174,34 +176,40 @@ export interface StepExpectation {
 }
 
 /** The commands (in order) a step runs under the stubs, with the exact values of `s`. */
-export function expectedCalls(s: Settings, step: StepName, files = renderHostFiles(s)): StepExpectation {
+export function expectedCalls(s: Settings, step: string, files = renderHostFiles(s)): StepExpectation {
   const p = layoutOf(s);
+  /** install_file with the file's placement from the layout (and its rendered content, when it has one). */
+  const install = (name: HostFileName) => {
+    const f = p.files[name];
+    return call("install_file", [f.path, f.mode, f.owner], name in files ? files[name as RenderedHostFile] : undefined);
+  };
+  const dirOf = (name: HostFileName) => path.posix.dirname(p.files[name].path);
   const g = siteSlug(s);
   const u = s.appUser;
   const asApp = ["-H", "-u", u, "--"];
   switch (step) {
-    case "wait":
+    case "host-wait":
       return {
         status: 0,
         calls: [call("cloud-init", ["status", "--wait"]), call("systemctl", ["is-system-running", "--wait"]), call("hostname", [])],
       };
-    case "packages": {
-      const pkgs = [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages])];
+    case "host-packages": {
+      const pkgs = packagesOf(s);
       return {
         status: 0,
         calls: [
           ...pkgs.flatMap((pkg) => [call("dpkg-query", ["-W", "-f=${Status}", pkg]), call("grep", ["-q", "install ok installed"])]),
-          call("install_file", ["/etc/apt/apt.conf.d/20auto-upgrades", "0644", "root:root"], files["20auto-upgrades"]),
-          call("install_file", ["/etc/ssh/sshd_config.d/50-django-deploy.conf", "0644", "root:root"], files["sshd.conf"]),
+          install("20auto-upgrades"),
+          install("sshd.conf"),
           call("sshd", ["-t"]),
           call("systemctl", ["reload", "ssh"]),
-          call("install_file", ["/etc/sysctl.d/60-django-deploy.conf", "0644", "root:root"], files["sysctl.conf"]),
-          call("sysctl", ["-q", "-p", "/etc/sysctl.d/60-django-deploy.conf"]),
+          install("sysctl.conf"),
+          call("sysctl", ["-q", "-p", p.files["sysctl.conf"].path]),
           call("systemctl", ["enable", "--now", "nginx", "supervisor", "redis-server"]),
         ],
       };
     }
-    case "layout":
+    case "host-layout":
       return {
         status: 0,
         calls: [
@@ -216,17 +224,17 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
           call("echo", [`layout ready under ${p.site}`]),
         ],
       };
-    case "deployKey":
+    case "code-deploy-key":
       return {
         status: 0,
         calls: [
-          call("install", ["-d", "-o", u, "-g", u, "-m", "0700", `${p.home}/.ssh`]),
-          call("install_file", [p.deployKey, "0600", `${u}:${u}`]),
+          call("install", ["-d", "-o", u, "-g", u, "-m", "0700", p.sshDir]),
+          install("deploy-key"),
           call("echo", ["deploy key installed"]),
         ],
       };
-    case "checkout": {
-      const env = s.repoDeployKey
+    case "code-checkout": {
+      const env = s.hasDeployKey
         ? ["env", `GIT_SSH_COMMAND=ssh -i ${p.deployKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`]
         : [];
       const git = (...a: string[]) => call("sudo", [...asApp, ...env, "git", "-C", p.site, ...a]);
@@ -242,13 +250,13 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
           git("checkout", "--quiet", "--force", "--detach", FAKE_SHA),
           git("submodule", "sync", "--quiet", "--recursive"),
           git("submodule", "update", "--quiet", "--init", "--recursive", "--force"),
-          call("printf", ["%s\\n", "/public/", "/logs/", "/var/", "/run/", "/ENV/", "/.server.envrc", "/runinenv.sh", "/gunicorn.conf.py"]),
+          call("printf", ["%s\\n", ...p.untracked]),
           call("sudo", [...asApp, "tee", `${p.site}/.git/info/exclude`]),
           call("echo", [`django-deploy:djangoDir: ${p.code}/requirements.txt does not exist at ${s.repoRef}`]),
         ],
       };
     }
-    case "venv":
+    case "env-venv":
       return {
         status: 0,
         calls: [
@@ -271,11 +279,11 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
           call("echo", ["requirements installed"]),
         ],
       };
-    case "serverEnv":
-      return { status: 0, calls: [call("install_file", [p.envrc, "0600", `${u}:${u}`]), call("echo", ["server settings installed"])] };
-    case "runinenv":
-      return { status: 0, calls: [call("install_file", [p.runinenv, "0750", `root:${u}`], files["runinenv.sh"])] };
-    case "release": {
+    case "env-server-env":
+      return { status: 0, calls: [install("server.envrc"), call("echo", ["server settings installed"])] };
+    case "env-runinenv":
+      return { status: 0, calls: [install("runinenv.sh")] };
+    case "app-release": {
       const manage = (...a: string[]) => call("sudo", [...asApp, p.runinenv, "python", "manage.py", ...a]);
       return {
         status: 0,
@@ -288,40 +296,36 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
         ],
       };
     }
-    case "supervisor":
+    case "app-supervisor":
       return {
         // The stamp file's directory does not exist on the test machine: the step stops there.
         status: 1,
         calls: [
-          call("install_file", [p.gunicornConf, "0640", `root:${u}`], files["gunicorn.conf.py"]),
-          call("install_file", [p.supervisorConf, "0644", "root:root"], files["supervisor.conf"]),
+          install("gunicorn.conf.py"),
+          install("supervisor.conf"),
           call("supervisorctl", ["reread"]),
           call("supervisorctl", ["update", g]),
           call("supervisorctl", ["restart", `${g}:*`]),
         ],
       };
-    case "acmeBootstrap":
+    case "web-acme-bootstrap":
       return {
         status: 0,
         calls: [
-          call("rm", ["-f", "/etc/nginx/sites-enabled/default"]),
-          call("install_file", [p.nginxSite, "0644", "root:root"], files["acme-bootstrap.conf"]),
+          call("rm", ["-f", p.nginxDefaultSite]),
+          install("acme-bootstrap.conf"),
           call("ln", ["-sfn", p.nginxSite, p.nginxEnabled]),
           call("nginx", ["-t", "-q"]),
           call("systemctl", ["reload", "nginx"]),
         ],
       };
-    case "certificate": {
+    case "web-certificate": {
       const ca = s.acmeCaBundle
         ? [
-            call("install", ["-d", "-m", "0755", "/etc/django-deploy", "/etc/systemd/system/certbot.service.d"]),
+            call("install", ["-d", "-m", "0755", dirOf("acme-ca.pem"), dirOf("certbot-ca.conf")]),
             call("cat", ["/etc/ssl/certs/ca-certificates.crt", "-"], `${s.acmeCaBundle.trimEnd()}\n`),
-            call("install_file", ["/etc/django-deploy/acme-ca.pem", "0644", "root:root"]),
-            call(
-              "install_file",
-              ["/etc/systemd/system/certbot.service.d/django-deploy.conf", "0644", "root:root"],
-              "[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/django-deploy/acme-ca.pem\n",
-            ),
+            install("acme-ca.pem"),
+            install("certbot-ca.conf"),
             call("systemctl", ["daemon-reload"]),
           ]
         : [];
@@ -349,21 +353,17 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
             "--server",
             s.acmeServer,
           ]),
-          call("install", ["-d", "-m", "0755", "/etc/letsencrypt/renewal-hooks/deploy"]),
-          call(
-            "install_file",
-            ["/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx", "0755", "root:root"],
-            files["certbot-deploy-hook.sh"],
-          ),
+          call("install", ["-d", "-m", "0755", dirOf("certbot-deploy-hook.sh")]),
+          install("certbot-deploy-hook.sh"),
           call("systemctl", ["enable", "--now", "certbot.timer"]),
         ],
       };
     }
-    case "nginxSite":
+    case "web-nginx-site":
       return {
         status: 0,
         calls: [
-          call("rm", ["-f", "/etc/nginx/sites-enabled/default"]),
+          call("rm", ["-f", p.nginxDefaultSite]),
           call("sed", ["-i", "-E", "s/^(\\s*)ssl_protocols .*;/\\1ssl_protocols TLSv1.2 TLSv1.3;/", "/etc/nginx/nginx.conf"]),
           call("sed", [
             "-i",
@@ -372,7 +372,7 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
             "/etc/nginx/nginx.conf",
           ]),
           call("rm", ["-f", `${p.nginxSite}.previous`]),
-          call("install_file", [p.nginxSite, "0644", "root:root"], files["site.conf"]),
+          install("site.conf"),
           call("ln", ["-sfn", p.nginxSite, p.nginxEnabled]),
           call("nginx", ["-t", "-q"]),
           call("rm", ["-f", `${p.nginxSite}.previous`]),
@@ -380,6 +380,8 @@ export function expectedCalls(s: Settings, step: StepName, files = renderHostFil
           call("echo", [`nginx serves ${s.tls ? "https" : "http"}://www.${s.domain}/`]),
         ],
       };
+    default:
+      throw new Error(`no expectation for step ${step}: add one here`);
   }
 }
 
@@ -413,13 +415,13 @@ export function checkRun(result: SimResult, expected: StepExpectation): string[]
 /** Render and simulate every step of every configuration; returns the problems per configuration. */
 export async function simulateSettings(
   all: Settings[],
-  steps?: (s: Settings) => StepName[],
+  steps?: (s: Settings) => string[],
 ): Promise<{ problems: string[][]; stderr: string }> {
-  const jobs: { i: number; step: StepName; script: string; expected: StepExpectation }[] = [];
+  const jobs: { i: number; step: string; script: string; expected: StepExpectation }[] = [];
   all.forEach((s, i) => {
     const files = renderHostFiles(s);
     const names = steps ? steps(s) : stepNames(s);
-    for (const step of names) jobs.push({ i, step, script: renderStepScript(s, step, files), expected: expectedCalls(s, step, files) });
+    for (const step of names) jobs.push({ i, step, script: scriptOf(s, step, files), expected: expectedCalls(s, step, files) });
   });
   const { results, stderr } = await simulate(jobs.map((j) => j.script));
   const problems: string[][] = all.map(() => []);

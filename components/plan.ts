@@ -1,0 +1,185 @@
+/**
+ * The step plan: the one list of the remote steps, as data. `stepPlan(settings)` is a pure function
+ * that returns the steps this configuration runs, in order, each with its component, template, the
+ * host files it installs, its dependencies, triggers, secret input and condition. Components,
+ * index.ts, `npm run render`, the README step table and the tests all derive from it: adding a step
+ * is one entry here and one template in files/steps/<name>.sh.eta.
+ */
+import type { Settings } from "./config";
+import type { HostFileName } from "./layout";
+
+/** The components that own the steps (one Pulumi component resource each). */
+export const COMPONENTS = {
+  host: { type: "django-deploy:host:HostBase", summary: "the machine: booted, packages, users and directories" },
+  code: { type: "django-deploy:app:AppCode", summary: "the code at repoRef" },
+  env: { type: "django-deploy:app:PythonEnv", summary: "virtualenv, server settings, runinenv.sh" },
+  app: { type: "django-deploy:app:AppRelease", summary: "release tasks and the app's programs" },
+  web: { type: "django-deploy:web:WebServer", summary: "nginx and TLS" },
+} as const;
+export type ComponentName = keyof typeof COMPONENTS;
+
+/** Values that flow between steps: printed by one step (`produces`), read by others as triggers. */
+export type StepValue = "commit" | "requirementsHash" | "settingsFingerprint";
+/** Secret material a step reads on standard input, rendered by secret-files.ts. */
+export type SecretInput = "deployKey" | "serverEnv";
+/** Resources outside the plan a step may wait for: the EC2 host, the DNS records. */
+export type ExternalDependency = "server" | "dns";
+
+export interface StepDefinition {
+  /** The one name of the step: Pulumi resource name, template `files/steps/<name>.sh.eta`, docs. */
+  name: string;
+  component: ComponentName;
+  /** One line for the README step table. */
+  does: string;
+  /** The step exists only when this holds (with `condition` saying so in words). */
+  when?: (s: Settings) => boolean;
+  condition?: string;
+  /** Host files the step installs (see layout.ts for where they land). */
+  installs?: readonly HostFileName[] | ((s: Settings) => readonly HostFileName[]);
+  /** Steps (or outside resources) that must be done first; absent steps are skipped. */
+  after: readonly (string | ExternalDependency)[];
+  /** Values whose change re-runs the step (pulumi-command replaces it). */
+  triggers?: readonly StepValue[];
+  /** Values the step prints as one JSON line on its last line of output. */
+  produces?: readonly StepValue[];
+  stdin?: SecretInput;
+  /** Keep retrying the SSH connection: the host may still be booting. */
+  waitForHost?: boolean;
+}
+
+const RELEASE_TRIGGERS: readonly StepValue[] = ["commit", "requirementsHash", "settingsFingerprint"];
+
+export const STEPS: readonly StepDefinition[] = [
+  { name: "host-wait", component: "host", does: "SSH up, boot finished (cloud-init, systemd)", after: ["server"], waitForHost: true },
+  {
+    name: "host-packages",
+    component: "host",
+    does: "system packages, unattended upgrades, SSH and kernel hardening",
+    after: ["host-wait"],
+    installs: ["20auto-upgrades", "sshd.conf", "sysctl.conf"],
+  },
+  { name: "host-layout", component: "host", does: "app user and the site's directories", after: ["host-packages"] },
+  {
+    name: "code-deploy-key",
+    component: "code",
+    does: "the repository deploy key, for the app user only",
+    when: (s) => s.hasDeployKey,
+    condition: "repoDeployKey is set",
+    after: ["host-layout"],
+    installs: ["deploy-key"],
+    stdin: "deployKey",
+  },
+  {
+    name: "code-checkout",
+    component: "code",
+    does: "parent repository and submodules at repoRef; prints the commit and the requirements hash",
+    after: ["host-layout", "code-deploy-key"],
+    produces: ["commit", "requirementsHash"],
+  },
+  {
+    name: "env-venv",
+    component: "env",
+    does: "the virtualenv ENV with requirements.txt",
+    after: ["code-checkout"],
+    triggers: ["requirementsHash"],
+  },
+  {
+    name: "env-server-env",
+    component: "env",
+    does: ".server.envrc from the secret settings",
+    after: ["env-venv"],
+    installs: ["server.envrc"],
+    stdin: "serverEnv",
+  },
+  { name: "env-runinenv", component: "env", does: "runinenv.sh", after: ["env-server-env"], installs: ["runinenv.sh"] },
+  {
+    name: "app-release",
+    component: "app",
+    does: "migrate, collectstatic, loaddata",
+    after: ["env-runinenv"],
+    triggers: RELEASE_TRIGGERS,
+  },
+  {
+    name: "app-supervisor",
+    component: "app",
+    does: "Gunicorn, Celery worker and beat under supervisord (HUP for new code, restart for new settings)",
+    after: ["app-release"],
+    installs: ["gunicorn.conf.py", "supervisor.conf"],
+    triggers: RELEASE_TRIGGERS,
+  },
+  {
+    name: "web-acme-bootstrap",
+    component: "web",
+    does: "an HTTP server for the ACME challenge until a certificate exists",
+    when: (s) => s.tls,
+    condition: "tls",
+    after: ["host-layout", "dns"],
+    installs: ["acme-bootstrap.conf"],
+  },
+  {
+    name: "web-certificate",
+    component: "web",
+    does: "the certificate from Certbot (webroot), renewal hook",
+    when: (s) => s.tls,
+    condition: "tls",
+    after: ["web-acme-bootstrap"],
+    installs: (s) => [...(s.acmeCaBundle ? (["acme-ca.pem", "certbot-ca.conf"] as const) : []), "certbot-deploy-hook.sh"],
+  },
+  {
+    name: "web-nginx-site",
+    component: "web",
+    does: "the nginx site (kept if the new one fails nginx -t)",
+    after: ["host-layout", "dns", "app-supervisor", "web-certificate"],
+    installs: ["site.conf"],
+  },
+];
+
+/** A step of a configuration's plan: its definition with the conditions and alternatives resolved. */
+export interface PlannedStep {
+  name: string;
+  component: ComponentName;
+  template: string;
+  installs: readonly HostFileName[];
+  /** Steps of this plan (in order) and outside resources the step waits for. */
+  after: readonly string[];
+  external: readonly ExternalDependency[];
+  triggers: readonly StepValue[];
+  produces: readonly StepValue[];
+  stdin?: SecretInput;
+  waitForHost: boolean;
+}
+
+const EXTERNAL: readonly string[] = ["server", "dns"] satisfies readonly ExternalDependency[];
+
+/** The steps this configuration runs, in order (every dependency before its dependents). */
+export function stepPlan(s: Settings): PlannedStep[] {
+  const present = STEPS.filter((d) => d.when?.(s) ?? true);
+  const names = new Set(present.map((d) => d.name));
+  return present.map((d) => ({
+    name: d.name,
+    component: d.component,
+    template: `steps/${d.name}.sh`,
+    installs: typeof d.installs === "function" ? d.installs(s) : (d.installs ?? []),
+    after: d.after.filter((a) => names.has(a)),
+    external: d.after.filter((a): a is ExternalDependency => EXTERNAL.includes(a)),
+    triggers: d.triggers ?? [],
+    produces: d.produces ?? [],
+    ...(d.stdin ? { stdin: d.stdin } : {}),
+    waitForHost: d.waitForHost ?? false,
+  }));
+}
+
+/** The plan's README table (Markdown), kept in sync by a test. */
+export function stepTable(): string {
+  const rows = STEPS.map((d) => {
+    const notes = [
+      d.condition ? `only when ${d.condition}` : "",
+      d.stdin ? "secret on stdin" : "",
+      d.triggers ? `re-runs on ${d.triggers.join(", ")}` : "",
+    ]
+      .filter(Boolean)
+      .join("; ");
+    return `| \`${d.name}\` | \`${COMPONENTS[d.component].type}\` | ${d.does} | ${notes || "—"} |`;
+  });
+  return ["| step | component | does | notes |", "| --- | --- | --- | --- |", ...rows].join("\n") + "\n";
+}
