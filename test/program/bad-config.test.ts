@@ -2,7 +2,7 @@
  * A bad configuration stops the real index.ts before it registers anything: no resource, no
  * invoke, and an error that names the key — without echoing a secret value.
  */
-import { ConfigInput, FAKE_SECRETS, MARKERS, applyOverrides, runProgram, stackConfig } from "./harness";
+import { ConfigInput, FAKE_SECRETS, MARKERS, applyOverrides, existingHostConfig, runProgram, stackConfig } from "./harness";
 
 const plainAppEnv = (): ConfigInput => {
   const cfg = stackConfig("dev");
@@ -38,6 +38,12 @@ const CASES: [string, () => ConfigInput, RegExp][] = [
   ],
   ["appEnv set without --secret", plainAppEnv, /django-deploy:appEnv: must be set as a secret/],
   [
+    "an existing host with an uppercase domain",
+    () => existingHostConfig({ domain: "Example.com" }),
+    /django-deploy:domain: must be a lowercase DNS name/,
+  ],
+  ["repoRef with a command", () => existingHostConfig({ repoRef: "main;reboot" }), /django-deploy:repoRef: must be a git branch/],
+  [
     "an appEnv value with a NUL byte",
     () => stackConfig("dev", { appEnv: { ...FAKE_SECRETS.appEnv, BAD: `x\0${MARKERS.appSecret}` } }),
     /django-deploy:appEnv: values must not contain NUL bytes/,
@@ -45,6 +51,14 @@ const CASES: [string, () => ConfigInput, RegExp][] = [
 ];
 
 describe("a bad configuration throws before any resource is registered", () => {
+  test("the same configurations, made valid, do register resources (so an empty list means something)", async () => {
+    for (const cfg of [stackConfig("dev"), existingHostConfig()]) {
+      const run = await runProgram(cfg);
+      expect(run.error).toBeUndefined();
+      expect(run.registrations.length).toBeGreaterThan(10);
+    }
+  });
+
   test.each(CASES)("%s", async (_label, config, message) => {
     const run = await runProgram(config());
     expect(run.error).toBeDefined();
