@@ -359,3 +359,293 @@ describe("deploy.yml", () => {
     ]);
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Which job can reach which stack's passphrase and AWS role
+
+/**
+ * Each stack's GitHub environment and the names of its passphrase secret and AWS role variable
+ * (docs/ci.md). They are defined in that environment only, never at the repository: a job gets them
+ * only by naming the environment, and `production`'s required reviewers approve before any job that
+ * names it starts. Review stacks (pr-<number>) are copies of staging made by `pulumi config cp`, which
+ * decrypts and re-encrypts with the one PULUMI_CONFIG_PASSPHRASE its process sees: they use staging's.
+ */
+const STACK_SETTINGS = {
+  dev: { environment: "dev", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_DEV", role: "vars.AWS_ROLE_ARN_DEV" },
+  staging: { environment: "staging", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_STAGING", role: "vars.AWS_ROLE_ARN_STAGING" },
+  prod: { environment: "production", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_PROD", role: "vars.AWS_ROLE_ARN_PROD" },
+} as const;
+type StackKind = keyof typeof STACK_SETTINGS;
+const PROD_NAMES: string[] = [STACK_SETTINGS.prod.passphrase, STACK_SETTINGS.prod.role];
+
+/** The settings a stack name uses: dev, staging, prod, or staging's for a review stack pr-<anything>. */
+function stackKind(name: string): StackKind | undefined {
+  if (name === "dev" || name === "staging" || name === "prod") {
+    return name;
+  }
+  return /^pr-/.test(name) ? "staging" : undefined;
+}
+
+/** A secret or variable that unlocks a stack: any passphrase secret, any role, and every name above. */
+const isStackCredential = (ref: string) =>
+  /^secrets\..*PASSPHRASE/.test(ref) ||
+  /^(secrets|vars)\..*ROLE/.test(ref) ||
+  Object.values(STACK_SETTINGS).some((s) => s.passphrase === ref || s.role === ref);
+
+/** The text of every `${{ … }}` in a job (and each bare `if:`, an expression without the braces). */
+function expressionsIn(value: unknown, key?: string): string[] {
+  if (typeof value === "string") {
+    const found = [...value.matchAll(/\$\{\{([\s\S]*?)\}\}/g)].map((m) => m[1]);
+    return key === "if" && found.length === 0 ? [value] : found;
+  }
+  if (Array.isArray(value)) {
+    return value.flatMap((v) => expressionsIn(v));
+  }
+  if (value !== null && typeof value === "object") {
+    return Object.entries(value).flatMap(([k, v]) => expressionsIn(v, k));
+  }
+  return [];
+}
+
+/**
+ * `secrets.X` and `vars.X` named in expressions, upper-cased (GitHub's context properties are
+ * case-insensitive), and the expressions that use a whole context (`toJSON(secrets)`,
+ * `secrets[name]`), whose names cannot be known here.
+ */
+function contextReferences(expressions: string[]): { named: Set<string>; whole: string[] } {
+  const named = new Set<string>();
+  const whole: string[] = [];
+  for (const expr of expressions) {
+    for (const m of expr.matchAll(/(?<![\w.])(secrets|vars)\b(\s*\.\s*([A-Za-z_][\w-]*))?/gi)) {
+      if (m[3] === undefined) {
+        whole.push(expr.trim());
+      } else {
+        named.add(`${m[1].toLowerCase()}.${m[3].toUpperCase()}`);
+      }
+    }
+  }
+  return { named, whole };
+}
+
+interface CheckedJob {
+  uses?: string;
+  environment?: unknown;
+  env?: Record<string, string>;
+  strategy?: { matrix?: Record<string, unknown> };
+  steps?: Step[];
+}
+
+/** The values a stack name in a workflow can take: `$STACK` and `${{ env.STACK }}` from the env, `${{ matrix.X }}` from the matrix. */
+function stackNameValues(raw: string, env: Record<string, string>, matrix: Record<string, unknown>): string[] {
+  const token = raw.trim().replace(/^(["'])(.*)\1$/, "$2");
+  const envName = /^\$\{?(\w+)\}?$/.exec(token)?.[1] ?? /^\$\{\{\s*env\.(\w+)\s*\}\}$/.exec(token)?.[1];
+  if (envName !== undefined) {
+    return env[envName] === undefined ? [token] : stackNameValues(env[envName], env, matrix);
+  }
+  const matrixKey = /^\$\{\{\s*matrix\.([\w-]+)\s*\}\}$/.exec(token)?.[1];
+  if (matrixKey !== undefined) {
+    const include = Array.isArray(matrix.include) ? (matrix.include as Record<string, unknown>[]) : [];
+    const values = ([] as unknown[]).concat(matrix[matrixKey] ?? [], ...include.map((i) => i[matrixKey] ?? []));
+    return values.length === 0 ? [token] : values.map(String);
+  }
+  return [token];
+}
+
+/** Stack names the job's Pulumi commands name: pulumi/actions' `stack-name`, and in `run:` scripts `--stack`/`-s`, `--dest`, `stack select <name>`, `npm run pulumi -- <stack>`. */
+function stackNamesIn(job: CheckedJob): string[] {
+  const raw: string[] = [];
+  for (const step of job.steps ?? []) {
+    if (isPulumiAction(step) && step.with?.command !== undefined) {
+      const stackName = step.with["stack-name"];
+      raw.push(typeof stackName === "string" ? stackName : "(no stack-name)");
+    }
+    for (const line of (step.run ?? "").split("\n")) {
+      if (!/\bpulumi\b/.test(line)) {
+        continue;
+      }
+      for (const m of line.matchAll(/(?:--stack|--dest|(?<!\S)-[sd])(?:=|\s+)("[^"]*"|'[^']*'|\S+)/g)) {
+        raw.push(m[1]);
+      }
+      const select = /\bstack\s+(?:select|init|rm)\b(.*)$/.exec(line)?.[1];
+      if (select !== undefined) {
+        const words = select
+          .replace(/--(secrets-provider|stack)(=|\s+)\S+/g, "")
+          .trim()
+          .split(/\s+/);
+        raw.push(...words.filter((w) => w !== "" && !w.startsWith("-")).slice(-1));
+      }
+      const npmScript = /\bnpm run pulumi\s+--\s+(\S+)/.exec(line)?.[1];
+      if (npmScript !== undefined) {
+        raw.push(npmScript);
+      }
+    }
+  }
+  return raw;
+}
+
+/**
+ * What is wrong with who can reach which stack's passphrase and role in one workflow, as
+ * "file: job: problem" lines (none: all is well). Every job counts, whatever its `if:` and whatever
+ * triggers the workflow: a branch's own copy of a workflow runs for its pull request, for a push
+ * trigger it adds, or when dispatched on that branch, so only the environment is a boundary.
+ * - A job that runs Pulumi on a stack names that stack's environment: prod's previews and updates
+ *   wait for `production`'s reviewers; dev's, staging's and the review stacks' never do.
+ * - A job references only its own environment's passphrase and role: none if it has no
+ *   environment (a repository-level secret is readable from every branch), never prod's outside
+ *   `production`.
+ * - Nothing uses a whole `secrets` or `vars` context, an environment chosen by an expression, or a
+ *   reusable workflow: what they reach cannot be checked from the text.
+ */
+function credentialFindings(source: string, file: string): string[] {
+  const wf = yaml.load(source) as { env?: Record<string, string>; jobs: Record<string, CheckedJob> };
+  const findings: string[] = [];
+  for (const [id, job] of Object.entries(wf.jobs)) {
+    const problem = (message: string) => findings.push(`${file}: ${id}: ${message}`);
+    if (job.uses !== undefined) {
+      problem(`calls the reusable workflow ${job.uses}: its jobs are not checked`);
+      continue;
+    }
+    const raw = job.environment;
+    const environment =
+      raw === undefined ? undefined : String(typeof raw === "object" && raw !== null ? (raw as { name?: unknown }).name : raw);
+    if (environment?.includes("${{")) {
+      problem(`environment ${environment} is an expression: name it literally`);
+    }
+    const own = Object.values(STACK_SETTINGS).find((s) => s.environment === environment);
+    if (environment !== undefined && own === undefined) {
+      problem(
+        `environment ${environment} is not one of ${Object.values(STACK_SETTINGS)
+          .map((s) => s.environment)
+          .join(", ")}`,
+      );
+    }
+
+    const env = { ...wf.env, ...job.env };
+    for (const name of new Set(stackNamesIn(job).flatMap((n) => stackNameValues(n, env, job.strategy?.matrix ?? {})))) {
+      const kind = stackKind(name);
+      if (kind === undefined) {
+        problem(`runs Pulumi on stack ${name}, and which stack that is cannot be told`);
+      } else if (environment !== STACK_SETTINGS[kind].environment) {
+        const where = environment === undefined ? "without an environment" : `in environment ${environment}`;
+        problem(`runs Pulumi on ${name} ${where}, not in ${STACK_SETTINGS[kind].environment}`);
+      }
+    }
+
+    const refs = contextReferences([...expressionsIn(wf.env ?? {}), ...expressionsIn(job)]);
+    for (const expr of refs.whole) {
+      problem(`uses a whole context in \${{ ${expr} }}: which secrets it reaches cannot be checked`);
+    }
+    for (const ref of [...refs.named].filter(isStackCredential).sort()) {
+      const prods = PROD_NAMES.includes(ref) ? ", prod's" : "";
+      if (own === undefined) {
+        problem(`references ${ref}${prods} without an environment: a repository-level setting, readable from every branch`);
+      } else if (ref !== own.passphrase && ref !== own.role) {
+        problem(`references ${ref}${prods} in environment ${environment}, which holds only ${own.passphrase} and ${own.role}`);
+      }
+    }
+  }
+  return findings;
+}
+
+/** Today's preview.yml as it was before stacks had their own passphrases (752691a), trimmed. */
+const VULNERABLE_PREVIEW = `
+name: Preview
+on:
+  pull_request:
+    branches: [main]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - run: npm ci && npm test
+  preview:
+    needs: test
+    if: github.event.pull_request.head.repo.full_name == github.repository
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        stack: [dev, staging, prod]
+    env:
+      PULUMI_BACKEND_URL: \${{ vars.PULUMI_BACKEND_URL }}
+      PULUMI_CONFIG_PASSPHRASE: \${{ secrets.PULUMI_CONFIG_PASSPHRASE }}
+    steps:
+      - uses: aws-actions/configure-aws-credentials@v4
+        with:
+          role-to-assume: \${{ vars.AWS_ROLE_ARN }}
+          aws-region: \${{ vars.AWS_REGION }}
+      - uses: pulumi/actions@v6
+        with:
+          command: preview
+          stack-name: \${{ matrix.stack }}
+          cloud-url: \${{ vars.PULUMI_BACKEND_URL }}
+`;
+
+/** Today's review-stack.yml's up job (752691a), trimmed. */
+const VULNERABLE_REVIEW = `
+on: pull_request
+env:
+  STACK: pr-\${{ github.event.number }}
+jobs:
+  up:
+    runs-on: ubuntu-latest
+    env:
+      PULUMI_CONFIG_PASSPHRASE: \${{ secrets.PULUMI_CONFIG_PASSPHRASE }}
+    steps:
+      - uses: aws-actions/configure-aws-credentials@v4
+        with:
+          role-to-assume: \${{ vars.AWS_ROLE_ARN }}
+      - run: |
+          pulumi stack select --create --secrets-provider passphrase "$STACK"
+          pulumi config cp --stack staging --dest "$STACK"
+      - uses: pulumi/actions@v6
+        with:
+          command: up
+          stack-name: pr-\${{ github.event.number }}
+`;
+
+describe("the credential check fails the workflows as they were", () => {
+  it("flags today's preview.yml: prod's preview outside production, the shared passphrase and role at repository level", () => {
+    expect(credentialFindings(VULNERABLE_PREVIEW, "preview.yml").sort()).toEqual([
+      "preview.yml: preview: references secrets.PULUMI_CONFIG_PASSPHRASE without an environment: a repository-level setting, readable from every branch",
+      "preview.yml: preview: references vars.AWS_ROLE_ARN without an environment: a repository-level setting, readable from every branch",
+      "preview.yml: preview: runs Pulumi on dev without an environment, not in dev",
+      "preview.yml: preview: runs Pulumi on prod without an environment, not in production",
+      "preview.yml: preview: runs Pulumi on staging without an environment, not in staging",
+    ]);
+  });
+
+  it("flags today's review-stack.yml: staging's copies made with the repository-level passphrase and role", () => {
+    const findings = credentialFindings(VULNERABLE_REVIEW, "review-stack.yml");
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        "review-stack.yml: up: runs Pulumi on pr-${{ github.event.number }} without an environment, not in staging",
+        "review-stack.yml: up: runs Pulumi on staging without an environment, not in staging",
+        "review-stack.yml: up: references secrets.PULUMI_CONFIG_PASSPHRASE without an environment: a repository-level setting, readable from every branch",
+        "review-stack.yml: up: references vars.AWS_ROLE_ARN without an environment: a repository-level setting, readable from every branch",
+      ]),
+    );
+  });
+
+  it("accepts the same preview once each stack's job names its own environment and settings", () => {
+    const job = (stack: StackKind) => {
+      const s = STACK_SETTINGS[stack];
+      return [
+        `  preview-${stack}:`,
+        "    runs-on: ubuntu-latest",
+        `    environment: ${s.environment}`,
+        "    env:",
+        `      PULUMI_CONFIG_PASSPHRASE: \${{ ${s.passphrase} }}`,
+        "    steps:",
+        "      - uses: aws-actions/configure-aws-credentials@v4",
+        "        with:",
+        `          role-to-assume: \${{ ${s.role} }}`,
+        "      - uses: pulumi/actions@v6",
+        "        with:",
+        "          command: preview",
+        `          stack-name: ${stack}`,
+      ].join("\n");
+    };
+    const fixed = ["on: pull_request", "jobs:", job("dev"), job("staging"), job("prod"), ""].join("\n");
+    expect(credentialFindings(fixed, "fixed.yml")).toEqual([]);
+  });
+});
