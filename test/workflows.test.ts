@@ -415,7 +415,7 @@ describe("deploy.yml", () => {
 // ---------------------------------------------------------------------------------------------
 // Which job can reach which stack's passphrase and AWS role
 
-/** A secret or variable that unlocks a stack: any passphrase secret, any role, and every name above. */
+/** A secret or variable that unlocks a stack: any passphrase secret, any role, and every name in STACK_SETTINGS. */
 const isStackCredential = (ref: string) =>
   /^secrets\..*PASSPHRASE/.test(ref) ||
   /^(secrets|vars)\..*ROLE/.test(ref) ||
@@ -576,7 +576,7 @@ function credentialFindings(source: string, file: string): string[] {
   return findings;
 }
 
-/** Today's preview.yml as it was before stacks had their own passphrases (752691a), trimmed. */
+/** preview.yml as it was at 752691a, before each stack had its own passphrase and role, trimmed. */
 const VULNERABLE_PREVIEW = `
 name: Preview
 on:
@@ -609,7 +609,7 @@ jobs:
           cloud-url: \${{ vars.PULUMI_BACKEND_URL }}
 `;
 
-/** Today's review-stack.yml's up job (752691a), trimmed. */
+/** review-stack.yml's up job as it was at 752691a, trimmed. */
 const VULNERABLE_REVIEW = `
 on: pull_request
 env:
@@ -633,7 +633,7 @@ jobs:
 `;
 
 describe("the credential check fails the workflows as they were", () => {
-  it("flags today's preview.yml: prod's preview outside production, the shared passphrase and role at repository level", () => {
+  it("flags the old preview.yml: prod's preview outside production, the shared passphrase and role at repository level", () => {
     expect(credentialFindings(VULNERABLE_PREVIEW, "preview.yml").sort()).toEqual([
       "preview.yml: preview: references secrets.PULUMI_CONFIG_PASSPHRASE without an environment: a repository-level setting, readable from every branch",
       "preview.yml: preview: references vars.AWS_ROLE_ARN without an environment: a repository-level setting, readable from every branch",
@@ -643,7 +643,7 @@ describe("the credential check fails the workflows as they were", () => {
     ]);
   });
 
-  it("flags today's review-stack.yml: staging's copies made with the repository-level passphrase and role", () => {
+  it("flags the old review-stack.yml: staging's copies made with the repository-level passphrase and role", () => {
     const findings = credentialFindings(VULNERABLE_REVIEW, "review-stack.yml");
     expect(findings).toEqual(
       expect.arrayContaining([
