@@ -6,7 +6,7 @@
  */
 import { apply } from "../sandbox/runner";
 import { startLocalSite } from "../sandbox/local-site";
-import { TestHost, startTestHost } from "../test/support/testhost";
+import { TestHost, startTestHost } from "../sandbox/hosts/testhost";
 
 async function lynis(host: TestHost): Promise<{ index: number; warnings: string[]; suggestions: string[] }> {
   await host.run(

@@ -163,7 +163,7 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
     );
   }
   for (const k of ["djangoDir", "homepageDir"] as const) {
-    if ((RESERVED_DIRS as readonly string[]).includes(s[k])) {
+    if (RESERVED_DIRS.includes(s[k])) {
       problems.push(
         `${key(k)}: must not be one of ${RESERVED_DIRS.join(", ")}: the program owns those directories${describeValue(k, raw)}`,
       );
@@ -248,9 +248,11 @@ export function loadConfig(): { settings: Settings; secrets: Secrets } {
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
     if (k.startsWith(`${NAMESPACE}:`)) raw[k.slice(NAMESPACE.length + 1)] = v;
   }
-  // `isConfigSecret` is the SDK's own reader of PULUMI_CONFIG_SECRET_KEYS (set by the CLI and by setAllConfig).
-  const runtimeConfig = require("@pulumi/pulumi/runtime/config") as { isConfigSecret(k: string): boolean };
-  const secretKeys = new Set(Object.keys(raw).filter((k) => runtimeConfig.isConfigSecret(`${NAMESPACE}:${k}`)));
+  // `isConfigSecret` is the SDK's own reader of PULUMI_CONFIG_SECRET_KEYS (set by the CLI and by setAllConfig);
+  // it is exported at runtime but missing from the typings.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { isConfigSecret } = require("@pulumi/pulumi/runtime/config") as { isConfigSecret: (k: string) => boolean };
+  const secretKeys = new Set(Object.keys(raw).filter((k) => isConfigSecret(`${NAMESPACE}:${k}`)));
   try {
     const { settings, secrets } = parseConfig(raw, secretKeys);
     return {
@@ -269,5 +271,5 @@ export function loadConfig(): { settings: Settings; secrets: Secrets } {
 
 /** JSON Schema of the configuration, used to check that Pulumi.yaml and README document every key. */
 export function configJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" }) as Record<string, unknown>;
+  return z.toJSONSchema(configSchema, { io: "input", unrepresentable: "any" });
 }

@@ -51,7 +51,7 @@ export function templateContext(s: Settings): TemplateContext {
   const p = layoutOf(s);
   const group = siteSlug(s);
   const programs = s.celeryApp ? [`${group}-web`, `${group}-celery`, `${group}-beat`] : [`${group}-web`];
-  return { s: publicSettings(s), p, group, programs, dirname: path.posix.dirname };
+  return { s: publicSettings(s), p, group, programs, dirname: (p: string) => path.posix.dirname(p) };
 }
 
 /** Every public configuration file written on the host, by its name, as it will be on disk. */

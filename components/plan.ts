@@ -37,7 +37,7 @@ export interface StepDefinition {
   /** Host files the step installs (see layout.ts for where they land). */
   installs?: readonly HostFileName[] | ((s: Settings) => readonly HostFileName[]);
   /** Steps (or outside resources) that must be done first; absent steps are skipped. */
-  after: readonly (string | ExternalDependency)[];
+  after: readonly string[];
   /** Values whose change re-runs the step (pulumi-command replaces it). */
   triggers?: readonly StepValue[];
   /** Values the step prints as one JSON line on its last line of output. */

@@ -1,272 +1,206 @@
 /**
  * Child process of sandbox/runner.ts: `child.ts <apply|preview|destroy> <run.json> <result.json>`.
- * Plays the Pulumi engine for one operation: the SDK runs under `setMocks`, and the mock's `newResource` diffs each
- * `command:remote:Command` / `command:remote:CopyToRemote` against the saved state and runs the step for real
- * (sandbox/ssh.ts). See runner.ts for what is and is not emulated.
+ * Plays the Pulumi engine for one operation: the SDK runs the program under `setMocks`; each
+ * registration is checked against what the sandbox emulates and planned (planner.ts) against the
+ * saved state (state.ts); a command that must run runs for real over SSH (ssh.ts). Progress goes to
+ * the parent over IPC. See runner.ts for the semantics.
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { copyToRemote, runCommand, Conn, Source } from "./ssh";
-import type { ApplyResult, PreviewStep, StackRun } from "./runner";
+import { COMMAND, Op, PlanOptions, SavedResource, planCommand, planDeletes, unsupported } from "./planner";
+import { captureRegistrations, Capture, requestKey } from "./registrations";
+import { Conn, runCommand } from "./ssh";
+import { loadState, saveState } from "./state";
+import type { ApplyResult, PreviewStep, StackRun, StepEvent } from "./runner";
 
-type Op = ApplyResult["executed"][number]["op"];
-interface Entry {
-  type: string;
-  name: string;
-  id: string;
-  seq: number;
-  inputs: Record<string, any>;
-  secretPaths: string[];
-  stdout?: string;
-  stderr?: string;
-  retain?: boolean;
-  pendingDelete?: boolean;
-}
-interface Opts {
-  aso: string[];
-  ignore: string[];
-  replaceOn: string[];
-  dbr: boolean;
-  retain: boolean;
-}
-
-const SIG = "4dabf18193072939515e22adb298388d",
-  SECRET = "1b47061264138c4ac30d75fd1eb44270";
+const SIG = "4dabf18193072939515e22adb298388d";
+const SECRET = "1b47061264138c4ac30d75fd1eb44270";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the SDK's unknownValue: computed in a preview
-const CMD = "command:remote:Command",
-  COPY = "command:remote:CopyToRemote";
+
 const [mode, runFile, resultFile] = process.argv.slice(2);
-const run: Required<Pick<StackRun, "project" | "programPath">> & StackRun = JSON.parse(fs.readFileSync(runFile, "utf8"));
-const state: { nextSeq: number; resources: Entry[] } = fs.existsSync(run.statePath)
-  ? JSON.parse(fs.readFileSync(run.statePath, "utf8"))
-  : { nextSeq: 1, resources: [] };
-const executed: ApplyResult["executed"] = [],
-  steps: PreviewStep[] = [],
-  errors: string[] = [],
-  programErrors: string[] = [];
-const registered = new Set<string>(),
-  requests = new Map<string, Opts>();
+const run = JSON.parse(fs.readFileSync(runFile, "utf8")) as Required<Pick<StackRun, "project" | "programPath" | "statePath">> & StackRun;
+const state = loadState(run.statePath);
+const executed: ApplyResult["executed"] = [];
+const steps: PreviewStep[] = [];
+const errors: string[] = [];
+const programErrors: string[] = [];
+const registered = new Set<string>();
+let capture: Capture | undefined;
 let failed = false;
 
-const key = (type: string, name: string) => `${type}::${name}`;
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const log = (line: string) => {
   if (run.logPath) fs.appendFileSync(run.logPath, line + "\n");
 };
-const sha = (b: string | Buffer) => crypto.createHash("sha256").update(b).digest("hex");
-const hashPath = (p: string): string =>
-  !fs.statSync(p).isDirectory()
-    ? sha(fs.readFileSync(p))
-    : sha(
-        fs
-          .readdirSync(p)
-          .sort()
-          .map((n) => `${n}\0${hashPath(path.join(p, n))}`)
-          .join("\n"),
-      );
-function save() {
-  fs.mkdirSync(path.dirname(run.statePath), { recursive: true });
-  fs.writeFileSync(run.statePath + ".tmp", JSON.stringify(state, null, 2), { mode: 0o600 });
-  fs.renameSync(run.statePath + ".tmp", run.statePath);
-}
+const emit = (e: StepEvent) => process.send?.(e);
+const save = () => saveState(run.statePath, state);
 
-/** Unwraps secrets (remembering where they were) and assets; sorted keys, no null/undefined: a canonical form. */
-async function plain(v: any, at: string, secrets: string[]): Promise<any> {
+/** Unwraps secrets (remembering where they were); sorted keys, no null/undefined: the canonical form. */
+function canonical(v: unknown, at: string, secrets: string[]): unknown {
   if (pulumi.isUnknown(v)) return UNKNOWN;
   if (v === null || typeof v !== "object") return v;
-  if (v[SIG] === SECRET) return (secrets.push(at), plain(v.value, at, secrets));
-  if (pulumi.asset.Asset.isInstance(v) || pulumi.asset.Archive.isInstance(v)) {
-    const [p, text] = [await (v as any).path, await (v as any).text];
-    if (text !== undefined) return { kind: "string", text, hash: sha(text) };
-    if (p === undefined) throw new Error("sandbox: only FileAsset, StringAsset and FileArchive are supported");
-    return { kind: pulumi.asset.Asset.isInstance(v) ? "file" : "archive", path: p, hash: hashPath(p) };
+  const o = v as Record<string, unknown>;
+  if (o[SIG] === SECRET) {
+    secrets.push(at);
+    return canonical(o.value, at, secrets);
   }
-  if (Array.isArray(v)) return Promise.all(v.map((x, i) => plain(x, `${at}[${i}]`, secrets)));
-  const o: Record<string, any> = {};
-  for (const k of Object.keys(v).sort()) if (v[k] != null) o[k] = await plain(v[k], at ? `${at}.${k}` : k, secrets);
-  return o;
+  if (Array.isArray(v)) return v.map((x: unknown, i) => canonical(x, `${at}[${i}]`, secrets));
+  if (pulumi.asset.Asset.isInstance(v) || pulumi.asset.Archive.isInstance(v)) throw new Error("sandbox: assets are not emulated");
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o).sort()) if (o[k] != null) out[k] = canonical(o[k], at ? `${at}.${k}` : k, secrets);
+  return out;
 }
 
-/** Runs one step, recording it; a failure is logged, recorded and stops all later steps (like `pulumi up`). */
-async function step<T>(type: string, name: string, op: Op, fn: () => Promise<T>): Promise<T> {
+/** Runs one command, recording it; a failure is logged, recorded and stops every later step (like `pulumi up`). */
+async function runStep(
+  name: string,
+  op: Exclude<Op, "same">,
+  inputs: Record<string, unknown>,
+): Promise<{ stdout: string; stderr: string }> {
   if (failed) throw Object.assign(new Error(`sandbox: ${op} of ${name} skipped: an earlier step failed`), { reported: true });
   const t0 = Date.now();
+  emit({ phase: "start", name, op });
+  const logging = typeof inputs.logging === "string" ? inputs.logging : "stdoutAndStderr";
+  const fault = run.fault?.cutResource === name ? run.fault : undefined;
   try {
-    const r = await fn();
-    executed.push({ name, type, op, ms: Date.now() - t0, ok: true });
+    const r = await runCommand(inputs.connection as Conn, {
+      cmd: inputs.create as string,
+      stdin: typeof inputs.stdin === "string" && inputs.stdin !== "" ? inputs.stdin : undefined,
+      log: (l) => log(`${COMMAND} (${name}): ${l}`),
+      logStdout: logging === "stdout" || logging === "stdoutAndStderr",
+      logStderr: logging === "stderr" || logging === "stdoutAndStderr",
+      cutAfterMs: fault?.afterMs,
+      cutOnOutput: fault?.onOutput,
+    });
+    executed.push({ name, type: COMMAND, op, ms: Date.now() - t0, ok: true });
+    emit({ phase: "finish", name, op, ms: Date.now() - t0, ok: true });
     return r;
   } catch (e) {
-    executed.push({ name, type, op, ms: Date.now() - t0, ok: false });
+    executed.push({ name, type: COMMAND, op, ms: Date.now() - t0, ok: false });
+    emit({ phase: "finish", name, op, ms: Date.now() - t0, ok: false });
     failed = true;
-    errors.push(`${type} (${name}): ${op} failed: ${message(e)}`);
+    errors.push(`${COMMAND} (${name}): ${op} failed: ${message(e)}`);
     log(`error: ${errors[errors.length - 1]}`);
     throw Object.assign(e as Error, { reported: true });
   }
 }
 
-function runIn(e: Pick<Entry, "type" | "name" | "inputs" | "stdout" | "stderr">, cmd: string, prev: boolean) {
-  const i = e.inputs,
-    logging = i.logging ?? "stdoutAndStderr";
-  const optionalEnv: Record<string, string> = {};
-  if (prev && i.addPreviousOutputInEnv !== false) {
-    if (e.stdout) optionalEnv.PULUMI_COMMAND_STDOUT = e.stdout;
-    if (e.stderr) optionalEnv.PULUMI_COMMAND_STDERR = e.stderr;
-  }
-  return runCommand(i.connection as Conn, {
-    cmd,
-    stdin: i.stdin || undefined,
-    env: i.environment,
-    optionalEnv,
-    log: (l) => log(`${e.type} (${e.name}): ${l}`),
-    logStdout: ["stdout", "stdoutAndStderr"].includes(logging),
-    logStderr: ["stderr", "stdoutAndStderr"].includes(logging),
-    cutAfterMs: run.fault?.cutResource === e.name ? run.fault.afterMs : undefined,
-  });
-}
-
-async function remove(e: Entry, op: Op = "delete") {
-  if (e.type === CMD && e.inputs.delete && !e.retain) await step(e.type, e.name, op, () => runIn(e, e.inputs.delete, true));
-  state.resources = state.resources.filter((r) => r !== e);
-  save();
-}
-
-async function deletePhase(entries: Entry[]) {
-  for (const e of [...entries].sort((a, b) => b.seq - a.seq)) await remove(e);
-}
-
-/** The mock's newResource: errors not already reported by a step (e.g. a missing asset file) are reported here. */
-const newResource = (args: pulumi.runtime.MockResourceArgs) =>
-  register(args).catch((e: Error & { reported?: boolean }) => {
-    if (!e.reported) (errors.push(`${args.type} (${args.name}): ${message(e)}`), (failed = true));
-    throw e;
-  });
-
-async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: any }> {
-  const { type, name, inputs } = args;
-  if (type !== CMD && type !== COPY) return { id: args.custom ? `${name}-id` : "", state: inputs };
-  if (registered.has(key(type, name))) throw new Error(`sandbox: duplicate resource ${key(type, name)}`);
-  registered.add(key(type, name));
-  const o = requests.get(key(type, name)) ?? { aso: [], ignore: [], replaceOn: ["triggers"], dbr: false, retain: false };
+async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: string; state: Record<string, unknown> }> {
+  const { type, name } = args;
+  const key = requestKey(type, name);
+  const request = capture?.requests.get(key);
+  if (!request) throw new Error(`sandbox: no registration request recorded for ${key}`);
+  if (registered.has(key)) throw new Error(`sandbox: duplicate resource ${key}`);
+  registered.add(key);
   const secretPaths: string[] = [];
-  const news = await plain(inputs, "", secretPaths);
-  const old = state.resources.find((r) => r.type === type && r.name === name && !r.pendingDelete);
-  for (const k of old ? o.ignore : [])
-    if (old!.inputs[k] === undefined) delete news[k];
-    else news[k] = old!.inputs[k];
-  const diffKeys = !old
-    ? []
-    : [...new Set([...Object.keys(old.inputs), ...Object.keys(news)])].filter(
-        (k) => JSON.stringify(old.inputs[k]) !== JSON.stringify(news[k]),
-      );
-  const op = !old ? "create" : diffKeys.some((k) => o.replaceOn.includes(k)) ? "replace" : diffKeys.length ? "update" : "same";
-  const next: Entry = {
+  const inputs = canonical(args.inputs, "", secretPaths) as Record<string, unknown>;
+  const options: PlanOptions = request.options;
+  const refused = unsupported(type, request.custom, inputs, options);
+  if (refused.length > 0) throw new Error(`sandbox: ${key}: ${refused.join("; ")}`);
+  if (!request.custom) return { id: "", state: args.inputs as Record<string, unknown> };
+
+  const old = state.resources.find((r) => r.type === type && r.name === name);
+  const planned = planCommand(old, inputs);
+  const { changed } = planned;
+  const op: Op = planned.op !== "create" && run.replace?.includes(name) ? "replace" : planned.op;
+  const next: SavedResource = {
     type,
     name,
     id: old?.id ?? "",
     seq: old?.seq ?? 0,
-    inputs: news,
+    inputs,
     secretPaths,
-    stdout: old?.stdout,
-    stderr: old?.stderr,
+    stdout: old?.stdout ?? "",
+    stderr: old?.stderr ?? "",
   };
-  if (o.retain) next.retain = true;
-  if (mode === "preview") steps.push({ name, type, op, diffKeys });
+  if (mode === "preview") steps.push({ name, type, op, diffKeys: changed });
   else if (op !== "same") {
-    log(`${type} (${name}): ${op}${diffKeys.length ? ` (changed: ${diffKeys.join(", ")})` : ""}`);
-    const host = news.connection as Conn,
-      src = news.source as Source & { hash: string };
-    const copy = () => step(type, name, op, () => copyToRemote(host, src, news.remotePath, (l) => log(`${type} (${name}): ${l}`)));
-    if (op === "replace" && o.dbr) await remove(old!, "delete");
-    if (op !== "update") {
-      const cmd = news.create as string | undefined;
-      Object.assign(next, { stdout: "", stderr: "", id: name + crypto.randomBytes(4).toString("hex") });
-      if (type === CMD && cmd) Object.assign(next, await step(type, name, op, () => runIn(next, cmd, false)));
-      if (type === COPY) await copy();
-    } else if (type === CMD && (news.update ?? news.create)) {
-      Object.assign(next, await step(type, name, op, () => runIn(next, news.update ?? news.create, true)));
-    } else if (type === COPY && (src.hash !== old!.inputs.source.hash || news.remotePath !== old!.inputs.remotePath)) await copy();
-    if (old && op === "replace" && !o.dbr) old.pendingDelete = true;
-    if (op !== "update") next.seq = state.nextSeq++;
-    state.resources = [...state.resources.filter((r) => r !== old || r.pendingDelete), next];
+    log(`${type} (${name}): ${op}${changed.length ? ` (changed: ${changed.join(", ")})` : ""}`);
+    Object.assign(next, await runStep(name, op, inputs));
+    if (op !== "update") Object.assign(next, { id: `${name}-${crypto.randomBytes(4).toString("hex")}`, seq: state.nextSeq++ });
+    state.resources = [...state.resources.filter((r) => r !== old), next];
     save();
   }
-  // Like pulumi-go-provider's infer in a preview: outputs of a changed resource are computed (apply callbacks wait).
+  // Like pulumi-go-provider in a preview: the outputs of a changed resource are computed (applies on them wait).
   const computed = mode === "preview" && op !== "same";
-  const out: Record<string, any> = {
-    ...inputs,
-    stdout: computed ? UNKNOWN : (next.stdout ?? ""),
-    stderr: computed ? UNKNOWN : (next.stderr ?? ""),
+  const out: Record<string, unknown> = {
+    ...(args.inputs as Record<string, unknown>),
+    stdout: computed ? UNKNOWN : next.stdout,
+    stderr: computed ? UNKNOWN : next.stderr,
   };
-  for (const k of o.aso) if (out[k] !== undefined && out[k]?.[SIG] !== SECRET) out[k] = { [SIG]: SECRET, value: out[k] };
+  for (const k of request.options.additionalSecretOutputs) if (out[k] !== undefined) out[k] = { [SIG]: SECRET, value: out[k] };
   return { id: next.id, state: out };
 }
 
+/** The mock's newResource: errors not already reported by a step (an unsupported input, say) are reported here. */
+const newResource = (args: pulumi.runtime.MockResourceArgs) =>
+  register(args).catch((e: Error & { reported?: boolean }) => {
+    if (!e.reported) {
+      errors.push(`${args.type} (${args.name}): ${message(e)}`);
+      failed = true;
+    }
+    throw e;
+  });
+
 /** Stack outputs as the engine receives them (serialized): secrets become `{ secret: true, value }`. */
-const outputsOf = (v: any): any =>
-  v === null || typeof v !== "object"
-    ? v
-    : v[SIG] === SECRET
-      ? { secret: true, value: outputsOf(v.value) }
-      : Array.isArray(v)
-        ? v.map(outputsOf)
-        : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, outputsOf(x)]));
+const outputsOf = (v: unknown): unknown => {
+  if (v === null || typeof v !== "object") return v;
+  const o = v as Record<string, unknown>;
+  if (o[SIG] === SECRET) return { secret: true, value: outputsOf(o.value) };
+  return Array.isArray(v) ? v.map(outputsOf) : Object.fromEntries(Object.entries(o).map(([k, x]) => [k, outputsOf(x)]));
+};
+
+/** Wait for every registration: each chains a keep-alive into settings.rpcDone; wait until the chain stays unchanged. */
+async function settle(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- an SDK internal without typings
+  const store = (require("@pulumi/pulumi/runtime/state") as { getStore(): { settings: { rpcDone: Promise<unknown> } } }).getStore();
+  for (let before: unknown; before !== store.settings.rpcDone; await new Promise((r) => setTimeout(r, 50))) {
+    before = store.settings.rpcDone;
+    await before;
+  }
+}
+
+async function runProgram(): Promise<Record<string, unknown>> {
+  await pulumi.runtime.setMocks(
+    { newResource, call: (a) => Promise.reject(new Error(`sandbox: invoke ${a.token} is not emulated`)) },
+    run.project,
+    run.stack,
+    mode === "preview",
+  );
+  capture = captureRegistrations(pulumi);
+  pulumi.runtime.setAllConfig(run.config, run.secretKeys);
+  try {
+    await pulumi.runtime.runInPulumiStack(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- the program is loaded like the CLI loads it
+      const m = require(path.resolve(run.programPath)) as unknown;
+      return Promise.resolve(m instanceof Function ? (m as () => unknown)() : m) as Promise<Record<string, unknown>>;
+    });
+  } catch (e) {
+    programErrors.push(message(e));
+  }
+  await settle();
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    getRegisteredResources(): Map<string, { urn: string; state?: { toJavaScript?(): unknown } }>;
+  };
+  const stack = [...monitor.getRegisteredResources().values()].find((r) => r.urn.includes("::pulumi:pulumi:Stack::"));
+  return outputsOf(stack?.state?.toJavaScript?.() ?? {}) as Record<string, unknown>;
+}
 
 async function main() {
   const t0 = Date.now();
   process.on("unhandledRejection", (e) => programErrors.push(message(e)));
   process.on("uncaughtException", (e) => programErrors.push(message(e)));
   let outputs: Record<string, unknown> = {};
-  if (mode === "destroy") await deletePhase(state.resources).catch(() => undefined);
-  else {
-    await pulumi.runtime.setMocks(
-      {
-        newResource,
-        call: (a) => {
-          throw new Error(`sandbox: invoke ${a.token} is not supported`);
-        },
-      },
-      run.project,
-      run.stack,
-      mode === "preview",
-    );
-    pulumi.runtime.setAllConfig(run.config, run.secretKeys);
-    const monitor: any = pulumi.runtime.getMonitor();
-    const register = monitor.registerResource.bind(monitor),
-      top = (p: string) => p.split(/[.[]/)[0];
-    monitor.registerResource = (req: any, cb: unknown) => {
-      requests.set(key(req.getType(), req.getName()), {
-        aso: req.getAdditionalsecretoutputsList(),
-        ignore: req.getIgnorechangesList().map(top),
-        replaceOn: req.getReplaceonchangesList().map(top),
-        dbr: req.getDeletebeforereplace(),
-        retain: req.getRetainondelete(),
-      });
-      return register(req, cb);
-    };
-    if (mode === "apply") await deletePhase(state.resources.filter((r) => r.pendingDelete)).catch(() => undefined);
-    try {
-      await pulumi.runtime.runInPulumiStack(async () => {
-        const m = require(path.resolve(run.programPath));
-        return m instanceof Function ? m() : m;
-      });
-    } catch (e) {
-      programErrors.push(message(e));
-    }
-    // Wait for every registration. Each one chains a keep-alive into settings.rpcDone (rpcKeepAlive). The SDK's
-    // waitForRPCs re-reads that chain only when it settles, so it misses a registration started from an apply
-    // just after (seen with `x.stdout.apply(() => new Command(..))`): wait until the chain stays unchanged.
-    const store = require("@pulumi/pulumi/runtime/state").getStore();
-    for (let before: unknown; before !== store.settings.rpcDone; await new Promise((r) => setTimeout(r, 50))) {
-      before = store.settings.rpcDone;
-      await before;
-    }
-    const stack = [...monitor.getRegisteredResources().values()].find((r: any) => r.urn.includes("::pulumi:pulumi:Stack::"));
-    outputs = outputsOf(stack?.state?.toJavaScript?.() ?? {});
-    const gone = state.resources.filter((r) => r.pendingDelete || !registered.has(key(r.type, r.name)));
+  if (mode === "destroy") {
+    // No step has a remote delete: destroying forgets every resource and needs no host.
+    state.resources = [];
+  } else {
+    outputs = await runProgram();
+    const gone = planDeletes(state.resources, registered);
     if (mode === "preview") gone.forEach((r) => steps.push({ name: r.name, type: r.type, op: "delete", diffKeys: [] }));
-    else if (!failed && programErrors.length === 0) await deletePhase(gone).catch(() => undefined);
+    else if (!failed && programErrors.length === 0) state.resources = state.resources.filter((r) => !gone.includes(r));
   }
   if (mode !== "preview") save();
   // Resource errors are reported by newResource; the SDK's echoes of them (and of skips) are dropped here.

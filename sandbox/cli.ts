@@ -1,85 +1,186 @@
 /**
- * CLI for the sandbox runner (see runner.ts for what it emulates):
- *   ts-node sandbox/cli.ts <up|preview|destroy> --stack-file <Pulumi.<stack>.yaml> --state <state.json>
- *                          [--program <index.ts>] [--log <file>] [--stack <name>] [--project <name>]
- * Stack file (a sandbox-only variant of Pulumi.<stack>.yaml; the stack name defaults to the <stack> of the file name):
- *   config:
- *     django-deploy:domain: example.org          # strings as is, numbers/booleans stringified
- *     django-deploy:workers: { web: 3 }          # objects/arrays are JSON-encoded, as Pulumi passes them
- *     django-deploy:dbPassword: { secret: "x" }  # a secret value (Pulumi's encrypted `secure:` is NOT supported)
- *   secretKeys: [django-deploy:sshKey]           # optional: more keys to treat as secret
- * Prints the executed steps with timings and the stack outputs, secret outputs masked as "[secret]".
- * Exit code 1 when the operation reports an error.
+ * `npm run sandbox -- <command>`: the everyday loop on this machine, no cloud account (needs root:
+ * systemd-nspawn, network namespaces). The local site lives in .sandbox/ (DJANGO_DEPLOY_SANDBOX_DIR)
+ * and keeps running between commands.
+ *
+ *   up [--set KEY=VALUE …]   boot the local host, git server and ACME server if they are not running,
+ *                            apply the program with the sample project's settings plus the overrides
+ *                            (KEY without the django-deploy: prefix; VALUE is JSON when it parses as
+ *                            JSON, else a string), printing each step as it starts and finishes.
+ *                            Exits non-zero when the apply fails.
+ *   preview [--set …]        what `up` would run, running nothing.
+ *   status [--json]          where the site is: {"ip", "user", "privateKeyPath", "knownHostsPath",
+ *                            "reposDir", "domain"}; exits 1 when no site is running.
+ *   down                     stop and remove the host, the servers and .sandbox/.
+ *   (no command)             a throwaway site: up, print, wait for Ctrl-C, then down.
  */
 import * as fs from "fs";
 import * as path from "path";
-import * as yaml from "js-yaml";
-import { apply, destroy, preview, StackRun } from "./runner";
+import { spawnSync } from "child_process";
+import { LocalSite, attachLocalSite, recordedHostName, startLocalSite } from "./local-site";
+import { ApplyResult, StepEvent, apply, preview } from "./runner";
+import { TESTHOST_SCRIPTS } from "./hosts/testhost";
 
-export function readStackFile(file: string): Pick<StackRun, "config" | "secretKeys"> {
-  const doc = (yaml.load(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown>; secretKeys?: string[] };
-  const config: Record<string, string> = {},
-    secretKeys = [...(doc.secretKeys ?? [])];
-  for (const [k, v] of Object.entries(doc.config ?? {})) {
-    let value = v;
-    if (v && typeof v === "object" && "secure" in v) throw new Error(`${k}: "secure:" values are not supported, use { secret: ... }`);
-    if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).join() === "secret") {
-      secretKeys.push(k);
-      value = (v as { secret: unknown }).secret;
+const REPO = path.resolve(__dirname, "..");
+const WORK_DIR = process.env.DJANGO_DEPLOY_SANDBOX_DIR ?? path.join(REPO, ".sandbox");
+/** The local host's name and network index; tests run their own beside a developer's (DJANGO_DEPLOY_SANDBOX_HOST=name:index). */
+const [hostName, hostIndex] = (process.env.DJANGO_DEPLOY_SANDBOX_HOST ?? "sandbox:60").split(":");
+const HOST = { index: Number(hostIndex), name: hostName };
+
+export class UsageError extends Error {}
+
+/** `--set KEY=VALUE` pairs → overrides (KEY unprefixed; VALUE decoded as JSON when it is JSON). */
+export function parseSets(args: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const pair = arg === "--set" ? args[++i] : arg.startsWith("--set=") ? arg.slice("--set=".length) : undefined;
+    if (pair === undefined) throw new UsageError(`unknown argument ${arg} (expected --set KEY=VALUE)`);
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--set ${pair}: expected KEY=VALUE`);
+    const key = pair.slice(0, eq).replace(/^django-deploy:/, "");
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // not JSON: the string itself
     }
-    config[k] = typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
+    out[key] = value;
   }
-  return { config, secretKeys };
+  return out;
 }
 
-const mask = (v: unknown): unknown =>
-  v === null || typeof v !== "object"
-    ? v
-    : (v as { secret?: unknown }).secret === true && "value" in v
-      ? "[secret]"
-      : Array.isArray(v)
-        ? v.map(mask)
-        : Object.fromEntries(Object.entries(v).map(([k, x]) => [k, mask(x)]));
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-async function main(argv: string[]) {
-  const [cmd, ...rest] = argv;
-  const opt = (name: string) => {
-    const i = rest.indexOf(`--${name}`);
-    return i >= 0 ? rest[i + 1] : undefined;
-  };
-  const stackFile = opt("stack-file"),
-    statePath = opt("state");
-  if (!["up", "preview", "destroy"].includes(cmd) || !stackFile || !statePath) {
-    throw new Error(
-      "usage: cli.ts <up|preview|destroy> --stack-file <file> --state <path> [--program p] [--log f] [--stack s] [--project p]",
-    );
+function printStep(e: StepEvent): void {
+  if (e.phase === "start") console.log(`  …    ${e.op.padEnd(7)} ${e.name}`);
+  else console.log(`  ${e.ok ? "ok  " : "FAIL"} ${e.op.padEnd(7)} ${e.name.padEnd(22)} ${seconds(e.ms)}`);
+}
+
+function reach(site: LocalSite): string {
+  const ip = site.host.ip;
+  return [
+    `The site answers on ${ip} for www.example.com:`,
+    `  curl -k --resolve www.example.com:443:${ip} https://www.example.com/          # homepage`,
+    `  curl -k --resolve www.example.com:443:${ip} https://www.example.com/version`,
+    `  ssh -i ${site.host.privateKeyPath} -o UserKnownHostsFile=${site.host.knownHostsPath} ${site.host.user}@${ip}`,
+    `(-k: the certificate comes from the local Pebble CA.) State and log: ${site.workDir}`,
+  ].join("\n");
+}
+
+/** The running site, or a new persistent one. */
+async function ensureSite(): Promise<LocalSite> {
+  const running = await attachLocalSite(WORK_DIR);
+  if (running) return running;
+  // A half-dead site (host gone, or a server gone): clean up what is left, then start afresh.
+  const stale = recordedHostName(WORK_DIR);
+  if (stale) spawnSync("bash", [path.join(TESTHOST_SCRIPTS, "down.sh"), stale], { stdio: "inherit" });
+  fs.rmSync(path.join(WORK_DIR, "state.json"), { force: true });
+  console.log("Booting a fresh local Debian 12 host (the first run builds its root filesystem: a minute or two)…");
+  return startLocalSite({ ...HOST, workDir: WORK_DIR, persistent: true });
+}
+
+async function up(args: string[]): Promise<number> {
+  const overrides = parseSets(args);
+  const site = await ensureSite();
+  console.log(
+    `Applying to ${site.host.ip}${Object.keys(overrides).length ? ` with ${JSON.stringify(overrides)}` : ""} (log: ${site.run().logPath})`,
+  );
+  const r = await apply(site.run(overrides), { onStep: printStep });
+  return report(site, r);
+}
+
+function report(site: LocalSite, r: ApplyResult): number {
+  console.log(`${r.executed.length} remote step(s), ${seconds(r.totalMs)}.`);
+  if (r.error) {
+    console.error(`\nThe apply failed:\n${r.error}`);
+    return 1;
   }
-  const stack =
-    opt("stack") ??
-    path
-      .basename(stackFile)
-      .replace(/^Pulumi\./, "")
-      .replace(/\.ya?ml$/, "");
-  const run: StackRun = {
-    ...readStackFile(stackFile),
-    stack,
-    statePath,
-    project: opt("project"),
-    programPath: opt("program"),
-    logPath: opt("log"),
-  };
-  if (cmd === "preview") {
-    const r = await preview(run);
-    for (const s of r.steps) console.log(`${s.op.padEnd(8)} ${s.type} ${s.name}${s.diffKeys.length ? ` [${s.diffKeys.join(", ")}]` : ""}`);
-    if (r.error) console.log(`error: ${r.error}`);
-    return r.error ? 1 : 0;
-  }
-  const r = await (cmd === "up" ? apply : destroy)(run);
-  for (const s of r.executed) console.log(`${s.ok ? "ok  " : "FAIL"} ${s.op.padEnd(8)} ${s.type} ${s.name} ${s.ms} ms`);
-  console.log(`${r.executed.length} remote step(s), ${r.totalMs} ms total`);
-  if (cmd === "up") console.log(`outputs: ${JSON.stringify(mask(r.outputs), null, 2)}`);
-  if (r.error) console.log(`error: ${r.error}`);
+  console.log(reach(site));
+  return 0;
+}
+
+async function previewCmd(args: string[]): Promise<number> {
+  const site = await attachLocalSite(WORK_DIR);
+  if (!site) throw new UsageError("no local site is running: npm run sandbox -- up");
+  const r = await preview(site.run(parseSets(args)));
+  for (const s of r.steps)
+    if (s.op !== "same") console.log(`${s.op.padEnd(8)} ${s.name}${s.diffKeys.length ? ` [${s.diffKeys.join(", ")}]` : ""}`);
+  if (r.error) console.error(`error: ${r.error}`);
   return r.error ? 1 : 0;
+}
+
+async function status(args: string[]): Promise<number> {
+  const site = await attachLocalSite(WORK_DIR);
+  if (!site) {
+    console.error("no local site is running (npm run sandbox -- up starts one)");
+    return 1;
+  }
+  const info = {
+    ip: site.host.ip,
+    user: site.host.user,
+    privateKeyPath: site.host.privateKeyPath,
+    knownHostsPath: site.host.knownHostsPath,
+    reposDir: site.repos.dir,
+    domain: String(site.settings.domain),
+  };
+  if (args.includes("--json")) console.log(JSON.stringify(info));
+  else for (const [k, v] of Object.entries(info)) console.log(`${k.padEnd(15)} ${v}`);
+  return 0;
+}
+
+async function down(): Promise<number> {
+  const site = await attachLocalSite(WORK_DIR);
+  if (site) await site.stop();
+  const stale = recordedHostName(WORK_DIR);
+  if (stale) spawnSync("bash", [path.join(TESTHOST_SCRIPTS, "down.sh"), stale], { stdio: "inherit" });
+  fs.rmSync(WORK_DIR, { recursive: true, force: true });
+  console.log("The local site is gone.");
+  return 0;
+}
+
+/** `npm run sandbox` without a command: a throwaway site until Ctrl-C. */
+async function throwaway(): Promise<number> {
+  console.log("Booting a fresh local Debian 12 host (the first run builds its root filesystem: a minute or two)…");
+  const site = await startLocalSite({ index: 61, name: "sandbox-tmp" });
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\nStopping the host, the git daemon and Pebble…");
+    await site.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop());
+  process.on("SIGTERM", () => void stop());
+  const code = report(site, await apply(site.run(), { onStep: printStep }));
+  if (code !== 0) {
+    await stop();
+    return code;
+  }
+  console.log("Press Ctrl-C to stop and remove everything.");
+  // A pending promise alone does not keep Node running: hold the event loop open until Ctrl-C.
+  setInterval(() => undefined, 1 << 30);
+  return new Promise<number>(() => undefined);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+      return throwaway();
+    case "up":
+      return up(rest);
+    case "preview":
+      return previewCmd(rest);
+    case "status":
+      return status(rest);
+    case "down":
+      return down();
+    default:
+      throw new UsageError(`unknown command ${cmd}: use up, preview, status, down (or nothing)`);
+  }
 }
 
 if (require.main === module) {
@@ -87,7 +188,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (e) => {
       console.error(e instanceof Error ? e.message : e);
-      process.exit(2);
+      process.exit(e instanceof UsageError ? 2 : 1);
     },
   );
 }

@@ -7,6 +7,7 @@
  * program tests (test/program/harness.ts).
  */
 import type * as PulumiModule from "@pulumi/pulumi";
+import type { RegisterResourceOutputsRequest, RegisterResourceRequest, RegisterResourceResponse } from "@pulumi/pulumi/proto/resource_pb";
 
 /** The resource options that travel in a RegisterResource request. */
 export interface RequestOptions {
@@ -43,19 +44,38 @@ export interface Capture {
 
 export const requestKey = (type: string, name: string) => `${type}::${name}`;
 
-/* eslint-disable @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return --
-   The mock monitor and its protobuf requests are untyped internals of @pulumi/pulumi. */
-function optionsOf(req: any): RequestOptions {
+type Request = RegisterResourceRequest;
+type Callback<R> = (err: unknown, resp: R | undefined) => void;
+/** The parts of the SDK's mock monitor that are wrapped here (typed `any` in @pulumi/pulumi). */
+interface MockMonitor {
+  registerResource(req: Request, callback: Callback<RegisterResourceResponse>): Promise<void>;
+  registerResourceOutputs(req: RegisterResourceOutputsRequest, callback: Callback<unknown>): void;
+}
+
+function optionsOf(req: Request): RequestOptions {
   const unsupported: string[] = [];
-  if (req.getCustomtimeouts?.()) unsupported.push("customTimeouts");
-  if ((req.getAliasesList?.() ?? []).length > 0 || (req.getAliasurnsList?.() ?? []).length > 0) unsupported.push("aliases");
-  if (req.getImportid?.()) unsupported.push("import");
-  if ((req.getTransformsList?.() ?? []).length > 0) unsupported.push("transforms");
-  if ((req.getReplaceWithList?.() ?? []).length > 0) unsupported.push("replaceWith");
-  if (req.getDeletedwith?.()) unsupported.push("deletedWith");
-  if (req.getHooks?.()) unsupported.push("hooks");
-  if ((req.getHidediffsList?.() ?? []).length > 0) unsupported.push("hideDiffs");
-  if (req.getProvider?.()) unsupported.push("provider");
+  const timeouts = req.getCustomtimeouts();
+  if (timeouts && (timeouts.getCreate() || timeouts.getUpdate() || timeouts.getDelete())) unsupported.push("customTimeouts");
+  if (req.getAliasesList().length > 0 || req.getAliasurnsList().length > 0) unsupported.push("aliases");
+  if (req.getImportid()) unsupported.push("import");
+  if (req.getTransformsList().length > 0) unsupported.push("transforms");
+  if (req.getReplaceWithList().length > 0) unsupported.push("replaceWith");
+  if (req.getDeletedwith()) unsupported.push("deletedWith");
+  const hooks = req.getHooks();
+  const hookLists = hooks
+    ? [
+        hooks.getBeforeCreateList(),
+        hooks.getAfterCreateList(),
+        hooks.getBeforeUpdateList(),
+        hooks.getAfterUpdateList(),
+        hooks.getBeforeDeleteList(),
+        hooks.getAfterDeleteList(),
+        hooks.getOnErrorList(),
+      ]
+    : [];
+  if (hookLists.some((l) => l.length > 0)) unsupported.push("hooks");
+  if (req.getHidediffsList().length > 0) unsupported.push("hideDiffs");
+  if (req.getProvider()) unsupported.push("provider");
   return {
     parent: req.getParent(),
     protect: req.getProtect() === true,
@@ -72,9 +92,9 @@ function optionsOf(req: any): RequestOptions {
 /** Wrap the mock monitor of an SDK instance on which `setMocks` was just called. */
 export function captureRegistrations(pulumi: typeof PulumiModule): Capture {
   const capture: Capture = { requests: new Map(), componentOutputs: {} };
-  const monitor = pulumi.runtime.getMonitor() as any;
+  const monitor = pulumi.runtime.getMonitor() as unknown as MockMonitor;
   const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req: any, callback: (err: unknown, resp: any) => void) => {
+  monitor.registerResource = (req, callback) => {
     const entry: CapturedRequest = {
       type: req.getType(),
       name: req.getName(),
@@ -84,17 +104,16 @@ export function captureRegistrations(pulumi: typeof PulumiModule): Capture {
       urn: "",
     };
     capture.requests.set(requestKey(entry.type, entry.name), entry);
-    return register(req, (err: unknown, resp: any) => {
+    return register(req, (err, resp) => {
       if (resp) entry.urn = resp.getUrn();
       callback(err, resp);
     });
   };
   const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
-  monitor.registerResourceOutputs = (req: any, callback: (err: unknown, resp: unknown) => void) => {
+  monitor.registerResourceOutputs = (req, callback) => {
     const outputs = req.getOutputs();
     capture.componentOutputs[req.getUrn()] = outputs ? pulumi.runtime.deserializeProperties(outputs) : {};
     return registerOutputs(req, callback);
   };
   return capture;
 }
-/* eslint-enable @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return */

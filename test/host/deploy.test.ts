@@ -13,8 +13,8 @@ import { parseConfig } from "../../components/config";
 import { RenderedHostFile, renderHostFiles } from "../../components/host-files";
 import { layoutOf } from "../../components/layout";
 import { stepPlan } from "../../components/plan";
-import { versionText } from "../support/sample-repos";
-import { peerCertificate, programs, request, tempFile, tlsAccepts, waitFor } from "../support/site-checks";
+import { FIXTURE_DIR, versionText } from "../../sandbox/sample/repos";
+import { peerCertificate, programs, request, tempFile, tlsAccepts, waitFor } from "../../sandbox/hosts/site-checks";
 
 const MIN = 60_000;
 const WWW = "https://www.example.com";
@@ -73,13 +73,13 @@ describe("a fresh host, first apply", () => {
   test("the homepage comes from the homepage submodule", async () => {
     const r = await get("/");
     expect(r.status).toBe(200);
-    expect(r.body).toBe(fs.readFileSync(`${__dirname}/../fixtures/example.com/homepage/index.html`, "utf8"));
+    expect(r.body).toBe(fs.readFileSync(`${FIXTURE_DIR}/homepage/index.html`, "utf8"));
   });
 
   test("/static/ is served by nginx itself, not by Gunicorn", async () => {
     const r = await get("/static/notes/site.css");
     expect(r.status).toBe(200);
-    expect(r.body).toBe(fs.readFileSync(`${__dirname}/../fixtures/example.com/example-django/notes/static/notes/site.css`, "utf8"));
+    expect(r.body).toBe(fs.readFileSync(`${FIXTURE_DIR}/example-django/notes/static/notes/site.css`, "utf8"));
     expect(r.headers["cache-control"]).toBe("max-age=604800"); // nginx's `expires 7d`
     expect(await sh("sudo cat /srv/www/example.com/logs/gunicorn-access.log")).not.toContain("/static/notes/site.css");
   });
@@ -99,9 +99,7 @@ describe("a fresh host, first apply", () => {
     expect((await get("/version")).body.trim()).toBe(versionText("v1"));
     const notes = await get("/notes");
     expect(notes.status).toBe(200);
-    const fixture = JSON.parse(
-      fs.readFileSync(`${__dirname}/../fixtures/example.com/example-django/notes/fixtures/quickstart.json`, "utf8"),
-    );
+    const fixture = JSON.parse(fs.readFileSync(`${FIXTURE_DIR}/example-django/notes/fixtures/quickstart.json`, "utf8"));
     expect(notes.body).toContain(fixture[0].fields.title);
   });
 

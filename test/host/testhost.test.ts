@@ -1,5 +1,5 @@
 /**
- * The local test host itself (scripts/testhost + test/support/testhost.ts): boots a real Debian 12
+ * The local test host itself (scripts/testhost + sandbox/hosts/testhost.ts): boots a real Debian 12
  * container, checks it looks like a fresh EC2 instance from Debian's AMI, serves the sample
  * repositories over git://, gets a certificate from Pebble with real http-01 validation, reboots,
  * and leaves nothing behind. Needs root; fails (never skips) when the host cannot start.
@@ -9,9 +9,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-import { buildSampleRepos, SampleRepos, versionText } from "../support/sample-repos";
-import { shq, startTestHost, TestHost } from "../support/testhost";
-import { GitServer, PebbleServer, startGitServer, startPebble } from "../support/host-services";
+import { buildSampleRepos, SampleRepos, versionText } from "../../sandbox/sample/repos";
+import { shq, startTestHost, TestHost } from "../../sandbox/hosts/testhost";
+import { GitServer, PebbleServer, startGitServer, startPebble } from "../../sandbox/hosts/services";
 
 // Index 200 / name "thself" are reserved for this file (other suites: pick your own).
 const INDEX = 200;

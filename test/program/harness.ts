@@ -214,6 +214,8 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
   };
 
   jest.isolateModules(() => {
+    // require, not import: the program must load in this isolated module registry, after the mocks.
+    /* eslint-disable @typescript-eslint/no-require-imports */
     pulumi = require("@pulumi/pulumi");
     void pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "dev", opts.preview ?? false);
     capture = captureRegistrations(pulumi);
@@ -223,6 +225,7 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
     } catch (e) {
       error = e as Error;
     }
+    /* eslint-enable @typescript-eslint/no-require-imports */
   });
   const componentOutputs = capture.componentOutputs;
 
@@ -233,7 +236,7 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
   const resolved: Record<string, ResolvedExport> = {};
   for (const [name, value] of Object.entries(program)) {
     if (pulumi.Output.isInstance(value)) {
-      const out = value as PulumiModule.Output<unknown>;
+      const out = value;
       resolved[name] = {
         value: await new Promise((resolve) =>
           out.apply((v) => {
@@ -301,7 +304,7 @@ export function changedPaths(a: unknown, b: unknown, at = ""): string[] {
   if (isWrappedSecret(a) && isWrappedSecret(b)) return changedPaths(a.value, b.value, at);
   const isObj = (x: unknown) => typeof x === "object" && x !== null;
   if (isObj(a) && isObj(b) && Array.isArray(a) === Array.isArray(b) && !isWrappedSecret(a) && !isWrappedSecret(b)) {
-    const keys = [...new Set([...Object.keys(a as object), ...Object.keys(b as object)])].sort();
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return keys.flatMap((k) => {
       const sub = Array.isArray(a) ? `${at}[${k}]` : at ? `${at}.${k}` : k;
       return changedPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], sub);

@@ -1,31 +1,28 @@
 /**
- * The sandbox runner against a real (private, local) sshd, with the fixture program in fixtures/program.
- * The sshd runs on this machine, so the files the remote commands write are read back directly.
+ * The sandbox runner against a real (private, local) sshd, with the fixture program in
+ * fixtures/program. The sshd runs on this machine, so the files the remote commands write are read
+ * back directly. The runner's decisions alone are tested without sshd in planner.test.ts.
  */
-import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { apply, ApplyResult, destroy, preview, StackRun } from "../../sandbox/runner";
+import { apply, ApplyResult, destroy, preview, StackRun, StepEvent } from "../../sandbox/runner";
 import { startSshd, Sshd } from "./sshd";
 
 jest.setTimeout(120_000);
-const REPO = path.resolve(__dirname, "../..");
 const FIXTURE = path.join(__dirname, "fixtures/program/index.ts");
 const SECRET = "s3cr3t-Value-42";
 
 interface Cmd {
   name: string;
   create?: string;
-  update?: string;
-  delete?: string;
   stdin?: string;
   triggers?: unknown[];
   logging?: string;
-  environment?: Record<string, string>;
   dependsOn?: string[];
   after?: string;
   export?: boolean;
+  extra?: Record<string, unknown>;
   opts?: Record<string, unknown>;
 }
 
@@ -44,8 +41,8 @@ function stack() {
   const w = fs.mkdtempSync(path.join(os.tmpdir(), "sandbox-test-"));
   workDirs.push(w);
   const read = (n: string) => (fs.existsSync(path.join(w, n)) ? fs.readFileSync(path.join(w, n), "utf8") : "");
-  const run = (commands: Cmd[], extra: { copies?: unknown[]; cfg?: Record<string, string> } & Partial<StackRun> = {}): StackRun => {
-    const { copies, cfg, ...rest } = extra;
+  const run = (commands: Cmd[], extra: { cfg?: Record<string, string> } & Partial<StackRun> = {}): StackRun => {
+    const { cfg, ...rest } = extra;
     return {
       project: "fixture",
       stack: "test",
@@ -58,14 +55,13 @@ function stack() {
         "fixture:privateKey": sshd.privateKey,
         "fixture:secret": SECRET,
         "fixture:commands": JSON.stringify(commands),
-        "fixture:copies": JSON.stringify(copies ?? []),
         ...cfg,
       },
       ...rest,
     };
   };
-  const resources = (): Array<{ name: string; inputs: Record<string, any>; secretPaths: string[] }> =>
-    JSON.parse(read("state.json") || '{"resources":[]}').resources;
+  const resources = (): Array<{ name: string; id: string; seq: number; inputs: Record<string, unknown>; secretPaths: string[] }> =>
+    (JSON.parse(read("state.json") || '{"resources":[]}') as { resources: [] }).resources;
   return { w, read, run, resources };
 }
 const ops = (r: ApplyResult) => r.executed.map((e) => `${e.op} ${e.name}${e.ok ? "" : " FAILED"}`);
@@ -83,74 +79,55 @@ test("creates once; an unchanged re-apply runs no command", async () => {
   expect(s.read("order")).toBe("a\n");
 });
 
-test("waits for late and unexported registrations; dependsOn orders the steps", async () => {
+test("waits for late and unexported registrations; dependsOn orders the steps; progress is reported as it happens", async () => {
   const s = stack();
+  const events: StepEvent[] = [];
   const r = await apply(
     s.run([
       { name: "a", create: `sleep 1; echo a >> ${s.w}/order` },
       { name: "b", create: `echo b >> ${s.w}/order`, dependsOn: ["a"] },
       { name: "c", after: "a", create: `sleep 1; echo c >> ${s.w}/order` },
     ]),
+    { onStep: (e) => events.push(e) },
   );
   expect(r.error).toBeUndefined();
   expect(ops(r).sort()).toEqual(["create a", "create b", "create c"]);
   const order = s.read("order").split("\n");
   expect(order[0]).toBe("a");
   expect(order.sort()).toEqual(["", "a", "b", "c"]);
+  // Each step: a start, then a finish with its time; a starts and finishes before b starts.
+  expect(
+    events
+      .filter((e) => e.phase === "start")
+      .map((e) => e.name)
+      .sort(),
+  ).toEqual(["a", "b", "c"]);
+  const at = (phase: string, name: string) => events.findIndex((e) => e.phase === phase && e.name === name);
+  expect(at("finish", "a")).toBeLessThan(at("start", "b"));
+  const finishA = events[at("finish", "a")];
+  expect(finishA).toMatchObject({ phase: "finish", name: "a", op: "create", ok: true });
+  expect(finishA.phase === "finish" && finishA.ms).toBeGreaterThanOrEqual(900);
 });
 
-test("an input change runs `update` when set (with the previous stdout), `create` again otherwise", async () => {
+test("an input change updates (create runs again, same id); a triggers change replaces (new id)", async () => {
   const s = stack();
-  const v1 = [
-    {
-      name: "a",
-      create: `echo create-a >> ${s.w}/order; echo first-out`,
-      update: `echo "update-a $PULUMI_COMMAND_STDOUT" >> ${s.w}/order`,
-    },
-    { name: "b", create: `echo create-b1 >> ${s.w}/order` },
-  ];
-  expect((await apply(s.run(v1))).error).toBeUndefined();
-  const r = await apply(
-    s.run([
-      { ...v1[0], stdin: "changed" },
-      { name: "b", create: `echo create-b2 >> ${s.w}/order` },
-    ]),
-  );
-  expect(r.error).toBeUndefined();
-  expect(ops(r).sort()).toEqual(["update a", "update b"]);
-  expect(s.read("order").split("\n").sort()).toEqual(["", "create-a", "create-b1", "create-b2", "update-a first-out"]);
+  const v = (stdin: string, n: number) => [{ name: "a", create: `cat >> ${s.w}/order`, stdin: `${stdin}\n`, triggers: [n] }];
+  expect((await apply(s.run(v("one", 1)))).error).toBeUndefined();
+  const id1 = s.resources()[0].id;
+  const updated = await apply(s.run(v("two", 1)));
+  expect(ops(updated)).toEqual(["update a"]);
+  expect(s.resources()[0].id).toBe(id1);
+  const replaced = await apply(s.run(v("two", 2)));
+  expect(ops(replaced)).toEqual(["replace a"]);
+  expect(s.resources()[0].id).not.toBe(id1);
+  expect(s.read("order")).toBe("one\ntwo\ntwo\n");
+  // `replace` (pulumi up --replace) re-runs a resource without a change.
+  const forced = await apply(s.run(v("two", 2), { replace: ["a"] }));
+  expect(ops(forced)).toEqual(["replace a"]);
+  expect(s.read("order")).toBe("one\ntwo\ntwo\ntwo\n");
 });
 
-test("a triggers change replaces: the new create runs before the old delete", async () => {
-  const s = stack();
-  const v = (n: number) => [
-    { name: "a", triggers: [n], create: `echo create-${n} >> ${s.w}/order`, delete: `echo delete-${n} >> ${s.w}/order` },
-  ];
-  expect((await apply(s.run(v(1)))).error).toBeUndefined();
-  // Like the engine's DeleteReplaced, the old delete waits for the end of the update (after b, which needs a).
-  const r = await apply(s.run([...v(2), { name: "b", create: `echo create-b >> ${s.w}/order`, dependsOn: ["a"] }]));
-  expect(r.error).toBeUndefined();
-  expect(ops(r)).toEqual(["replace a", "create b", "delete a"]);
-  expect(s.read("order")).toBe("create-1\ncreate-2\ncreate-b\ndelete-1\n");
-  expect(s.resources().map((e) => e.inputs.triggers)).toEqual([[2]]);
-});
-
-test("stdin is delivered; environment works only for names sshd accepts (AcceptEnv)", async () => {
-  const s = stack();
-  const r = await apply(
-    s.run([
-      { name: "in", create: `cat > ${s.w}/stdin`, stdin: "hello\nworld" },
-      { name: "env", create: `echo "$SANDBOX_X" > ${s.w}/env`, environment: { SANDBOX_X: "from-env" } },
-    ]),
-  );
-  expect(r.error).toBeUndefined();
-  expect(s.read("stdin")).toBe("hello\nworld");
-  expect(s.read("env")).toBe("from-env\n");
-  const refused = await apply(s.run([{ name: "env2", create: "true", environment: { NOT_ACCEPTED: "1" } }]));
-  expect(refused.error).toContain('could not set environment variable "NOT_ACCEPTED"');
-});
-
-test("a secret fed on stdin is in neither the log nor a failing command's error", async () => {
+test("a secret fed on stdin is delivered, and is in neither the log nor a failing command's error", async () => {
   const s = stack();
   const r = await apply(
     s.run([
@@ -200,121 +177,57 @@ test("a failed create is not saved and runs again; dependents and later steps do
   expect(s.read("order").split("\n").sort()).toEqual(["", "a", "b", "late"]);
 });
 
-test("resource options: additionalSecretOutputs, deleteBeforeReplace, ignoreChanges, retainOnDelete", async () => {
+test("a failed update keeps the previous state: re-applying the old inputs runs nothing (the engine's behaviour)", async () => {
   const s = stack();
-  const v = (n: number) => [
-    {
-      name: "a",
-      triggers: [n],
-      create: `echo create-${n} >> ${s.w}/order`,
-      delete: `echo delete-${n} >> ${s.w}/order`,
-      opts: { deleteBeforeReplace: true },
-    },
-    {
-      name: "b",
-      create: "echo b-out",
-      stdin: `in-${n}`,
-      export: true,
-      opts: { additionalSecretOutputs: ["stdout"], ignoreChanges: ["stdin"] },
-    },
-    { name: "c", create: `echo c >> ${s.w}/order`, delete: `echo delete-c >> ${s.w}/order`, opts: { retainOnDelete: true } },
-  ];
-  const first = await apply(s.run(v(1)));
-  expect(first.outputs.stdouts).toEqual({ b: { secret: true, value: "b-out" } });
-  const second = await apply(s.run(v(2).slice(0, 2)));
-  expect(second.error).toBeUndefined();
-  expect(ops(second)).toEqual(["delete a", "replace a"]);
-  expect(
-    s
-      .read("order")
-      .split("\n")
-      .filter((l) => l !== "c"),
-  ).toEqual(["create-1", "delete-1", "create-2", ""]);
-  expect(
-    s
-      .resources()
-      .map((e) => e.name)
-      .sort(),
-  ).toEqual(["a", "b"]);
+  const v = (n: number, fail: boolean) => [{ name: "a", create: `echo v${n} >> ${s.w}/order${fail ? "; exit 1" : ""}`, triggers: [n] }];
+  expect((await apply(s.run(v(1, false)))).error).toBeUndefined();
+  const failed = await apply(s.run(v(2, true)));
+  expect(ops(failed)).toEqual(["replace a FAILED"]);
+  expect(s.resources()[0].inputs.triggers).toEqual([1]);
+  const back = await apply(s.run(v(1, false)));
+  expect(back.executed).toEqual([]); // exactly why a step must leave the host as its old state says when it fails
+  expect(s.read("order")).toBe("v1\nv2\n");
+});
+
+test("additionalSecretOutputs marks outputs secret", async () => {
+  const s = stack();
+  const r = await apply(s.run([{ name: "b", create: "echo b-out", export: true, opts: { additionalSecretOutputs: ["stdout"] } }]));
+  expect(r.error).toBeUndefined();
+  expect(r.outputs.stdouts).toEqual({ b: { secret: true, value: "b-out" } });
 });
 
 const chain = (w: string): Cmd[] =>
-  ["a", "b", "c"].map((n, i) => ({
-    name: n,
-    create: `echo create-${n} >> ${w}/order`,
-    delete: `echo delete-${n} >> ${w}/order`,
-    dependsOn: i ? [["a", "b"][i - 1]] : [],
-  }));
+  ["a", "b", "c"].map((n, i) => ({ name: n, create: `echo create-${n} >> ${w}/order`, dependsOn: i ? [["a", "b"][i - 1]] : [] }));
 
-test("resources removed from the program are deleted, in reverse creation order", async () => {
+test("resources removed from the program are dropped; destroy empties the state; neither connects to the host", async () => {
   const s = stack();
   expect((await apply(s.run(chain(s.w)))).error).toBeUndefined();
-  const r = await apply(s.run(chain(s.w).slice(0, 1)));
-  expect(r.error).toBeUndefined();
-  expect(ops(r)).toEqual(["delete c", "delete b"]);
-  expect(s.read("order")).toBe("create-a\ncreate-b\ncreate-c\ndelete-c\ndelete-b\n");
+  const fewer = await apply(s.run(chain(s.w).slice(0, 1)));
+  expect(fewer.error).toBeUndefined();
+  expect(fewer.executed).toEqual([]);
   expect(s.resources().map((e) => e.name)).toEqual(["a"]);
-});
-
-test("destroy runs every delete in reverse creation order and empties the state", async () => {
-  const s = stack();
-  expect((await apply(s.run(chain(s.w)))).error).toBeUndefined();
-  const r = await destroy(s.run(chain(s.w)));
-  expect(r.error).toBeUndefined();
-  expect(ops(r)).toEqual(["delete c", "delete b", "delete a"]);
-  expect(s.read("order")).toBe("create-a\ncreate-b\ncreate-c\ndelete-c\ndelete-b\ndelete-a\n");
+  // The host is gone: a destroy still completes.
+  const gone = await destroy(s.run(chain(s.w), { cfg: { "fixture:port": "1", "fixture:dialErrorLimit": "1" } }));
+  expect(gone.error).toBeUndefined();
+  expect(gone.executed).toEqual([]);
   expect(s.resources()).toEqual([]);
+  expect(s.read("order")).toBe("create-a\ncreate-b\ncreate-c\n");
 });
 
-test("a delete that cannot connect fails the destroy and keeps the resource", async () => {
+test("a connection cut mid-command (after a time, or at a printed marker) leaves the resource uncreated; the next apply converges", async () => {
   const s = stack();
-  expect((await apply(s.run(chain(s.w).slice(0, 1)))).error).toBeUndefined();
-  const file = path.join(s.w, "state.json"),
-    state = JSON.parse(fs.readFileSync(file, "utf8"));
-  Object.assign(state.resources[0].inputs.connection, { port: 1, dialErrorLimit: 1 }); // host gone
-  fs.writeFileSync(file, JSON.stringify(state));
-  const r = await destroy(s.run([]));
-  expect(r.error).toMatch(/delete failed: after 1 failed attempts: .*ECONNREFUSED/);
-  expect(ops(r)).toEqual(["delete a FAILED"]);
-  expect(s.resources().map((e) => e.name)).toEqual(["a"]);
-});
-
-test("a connection cut mid-command leaves the resource uncreated; the next apply converges", async () => {
-  const s = stack();
-  const cmds = [{ name: "slow", create: `sleep 2; echo done >> ${s.w}/order` }];
+  const cmds = [{ name: "slow", create: `echo started; sleep 2; echo done >> ${s.w}/order` }];
   const cut = await apply(s.run(cmds, { fault: { cutResource: "slow", afterMs: 300 } }));
   expect(cut.error).toContain("remote command exited without exit status");
   expect(ops(cut)).toEqual(["create slow FAILED"]);
+  expect(s.resources()).toEqual([]);
+  const atMarker = await apply(s.run(cmds, { fault: { cutResource: "slow", onOutput: "started" } }));
+  expect(ops(atMarker)).toEqual(["create slow FAILED"]);
   expect(s.resources()).toEqual([]);
   const next = await apply(s.run(cmds));
   expect(next.error).toBeUndefined();
   expect(ops(next)).toEqual(["create slow"]);
   expect(s.resources().map((e) => e.name)).toEqual(["slow"]);
-});
-
-test("CopyToRemote copies a file, a string and a directory; re-copies only on a source change", async () => {
-  const s = stack();
-  fs.writeFileSync(path.join(s.w, "src.txt"), "v1");
-  fs.mkdirSync(path.join(s.w, "tree/sub"), { recursive: true });
-  fs.writeFileSync(path.join(s.w, "tree/sub/y.txt"), "y");
-  const copies = [
-    { name: "f", file: path.join(s.w, "src.txt"), remotePath: path.join(s.w, "remote/deep/f.txt") },
-    { name: "t", text: "hello", remotePath: path.join(s.w, "remote/t.txt") },
-    { name: "d", dir: path.join(s.w, "tree"), remotePath: path.join(s.w, "remote/dir") },
-  ];
-  const first = await apply(s.run([], { copies }));
-  expect(first.error).toBeUndefined();
-  expect(ops(first).sort()).toEqual(["create d", "create f", "create t"]);
-  expect(s.read("remote/deep/f.txt")).toBe("v1");
-  expect(s.read("remote/t.txt")).toBe("hello");
-  expect(s.read("remote/dir/tree/sub/y.txt")).toBe("y");
-  expect((await apply(s.run([], { copies }))).executed).toEqual([]);
-  fs.writeFileSync(path.join(s.w, "src.txt"), "v2");
-  const changed = await apply(s.run([], { copies }));
-  expect(ops(changed)).toEqual(["update f"]);
-  expect(s.read("remote/deep/f.txt")).toBe("v2");
-  const missing = await apply(s.run([], { copies: [...copies, { name: "m", file: path.join(s.w, "nope"), remotePath: "/tmp/x" }] }));
-  expect(missing.error).toMatch(/command:remote:CopyToRemote \(m\): .*ENOENT/);
 });
 
 test("preview runs nothing and reports the steps", async () => {
@@ -346,44 +259,43 @@ test("hostKey, when set, is verified", async () => {
   expect(ops(good)).toEqual(["create a"]);
 });
 
-test("the CLI reads a stack file, prints the steps and masks secret outputs", async () => {
-  const s = stack();
-  const stackFile = path.join(s.w, "Pulumi.cli.yaml");
-  const config = s.run([{ name: "a", create: "echo hi" }]).config;
-  const { "fixture:secret": _secret, "fixture:privateKey": key, ...plain } = config;
-  fs.writeFileSync(
-    stackFile,
+describe("what the sandbox does not emulate fails the run loudly, before anything runs", () => {
+  const CASES: [string, Cmd[], Record<string, string>, RegExp][] = [
+    ["an update command", [{ name: "a", create: "true", extra: { update: "true" } }], {}, /the input update is not emulated/],
+    ["a delete command", [{ name: "a", create: "true", extra: { delete: "true" } }], {}, /the input delete is not emulated/],
+    ["environment", [{ name: "a", create: "true", extra: { environment: { X: "1" } } }], {}, /the input environment is not emulated/],
     [
-      "config:",
-      ...Object.entries(plain).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`),
-      `  fixture:secret: { secret: ${JSON.stringify(SECRET)} }`,
-      `  fixture:privateKey: ${JSON.stringify(key)}`,
-      "secretKeys: [fixture:privateKey]",
-      "",
-    ].join("\n"),
-  );
-  const cli = (cmd: string) =>
-    execFileSync(
-      process.execPath,
-      [
-        "-r",
-        "ts-node/register",
-        "sandbox/cli.ts",
-        cmd,
-        "--stack-file",
-        stackFile,
-        "--state",
-        path.join(s.w, "state.json"),
-        "--program",
-        FIXTURE,
-        "--project",
-        "fixture",
-      ],
-      { cwd: REPO, env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" }, encoding: "utf8" },
-    );
-  const out = cli("up");
-  expect(out).toMatch(/ok {3}create {3}command:remote:Command a \d+ ms/);
-  expect(out).toContain('"secretValue": "[secret]"');
-  expect(out).not.toContain(SECRET);
-  expect(cli("preview")).toContain("same     command:remote:Command a");
+      "previous output in the environment",
+      [{ name: "a", create: "true", extra: { addPreviousOutputInEnv: true } }],
+      {},
+      /addPreviousOutputInEnv must be false/,
+    ],
+    [
+      "retainOnDelete",
+      [{ name: "a", create: "true", opts: { retainOnDelete: true } }],
+      {},
+      /resource option retainOnDelete is not emulated/,
+    ],
+    [
+      "ignoreChanges",
+      [{ name: "a", create: "true", opts: { ignoreChanges: ["stdin"] } }],
+      {},
+      /resource option ignoreChanges is not emulated/,
+    ],
+    [
+      "password authentication",
+      [{ name: "a", create: "true" }],
+      { "fixture:connectionExtra": JSON.stringify({ password: "x" }) },
+      /connection field password is not emulated/,
+    ],
+  ];
+  test.each(CASES)("%s", async (_label, cmds, cfg, message) => {
+    const s = stack();
+    const marked = cmds.map((c) => ({ ...c, create: `echo ran >> ${s.w}/order` }));
+    const r = await apply(s.run(marked, { cfg }));
+    expect(r.error).toMatch(message);
+    expect(r.executed).toEqual([]);
+    expect(s.read("order")).toBe("");
+    expect(s.resources()).toEqual([]);
+  });
 });

@@ -153,9 +153,9 @@ const RELATED: Record<string, string[]> = { djangoDir: ["homepageDir"], domain: 
 const keyOf = (line: string) => /^django-deploy:([^\s:(]+)(?: \([^)]*\))?: /.exec(line)?.[1];
 
 /** nginx reads these as plain words: no whitespace, quotes, ; { } $ # \ or control characters. */
-const NGINX_WORD = /^[A-Za-z0-9._\/-]+$/;
+const NGINX_WORD = /^[A-Za-z0-9._/-]+$/;
 /** supervisord: no % (its own expansion), ; (comments), whitespace, quotes or control characters. */
-const SUPERVISOR_WORD = /^[A-Za-z0-9._\/-]+$/;
+const SUPERVISOR_WORD = /^[A-Za-z0-9._/-]+$/;
 
 const show = (v: unknown) => JSON.stringify(v);
 const tryJson = (v: string): Record<string, unknown> => {

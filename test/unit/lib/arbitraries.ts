@@ -234,7 +234,7 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
         "acmeServer",
         "acmeCaBundle",
       ] as const) {
-        if (g[k] !== undefined) raw[k] = g[k] as string;
+        if (g[k] !== undefined) raw[k] = g[k];
       }
       for (const k of ["fixtures", "extraPackages"] as const) if (g[k] !== undefined) raw[k] = JSON.stringify(g[k]);
       if (g.gunicornWorkers !== undefined) raw.gunicornWorkers = String(g.gunicornWorkers);

@@ -21,6 +21,8 @@ export interface GitServer {
 }
 
 export interface PebbleServer {
+  /** How to find it again (attachPebble). */
+  info: PebbleInfo;
   /** ACME directory URL, https://<gateway>:14000/dir */
   directoryUrl: string;
   /** PEM of the CA that signed Pebble's listener certificate (trust it via REQUESTS_CA_BUNDLE). */
@@ -52,7 +54,7 @@ function spawnHelper(
   id: string,
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdoutPipe?: boolean } = {},
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; stdoutPipe?: boolean; persistent?: boolean } = {},
 ): Helper {
   const logPath = path.join(host.runDir, `${id}.log`);
   const pidFile = path.join(host.runDir, "pids", `${id}.pid`);
@@ -61,6 +63,9 @@ function spawnHelper(
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", opts.stdoutPipe ? "pipe" : logFd, logFd],
+    // A persistent helper (the sandbox's `up`) lives in its own process group: it outlives this
+    // process and a Ctrl-C in its terminal. down.sh ends it with the host.
+    detached: opts.persistent === true,
   });
   fs.closeSync(logFd);
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
@@ -118,26 +123,36 @@ async function waitFor(what: string, helper: Helper, check: () => Promise<boolea
 }
 
 /** Serve the bare repositories in `reposDir` over git:// on the host's gateway address. */
-export async function startGitServer(host: TestHost, reposDir: string, opts: { port?: number } = {}): Promise<GitServer> {
+export async function startGitServer(
+  host: TestHost,
+  reposDir: string,
+  opts: { port?: number; persistent?: boolean } = {},
+): Promise<GitServer> {
   const port = opts.port ?? 9418;
   const execPath = spawnSync("git", ["--exec-path"], { encoding: "utf8" }).stdout.trim();
   const daemon = path.join(execPath, "git-daemon");
   if (!execPath || !fs.existsSync(daemon)) throw new Error("git-daemon not found (apt-get install git)");
   const id = `git-daemon-${port}`;
   // Run git-daemon itself (not `git daemon`, which would be a wrapper process around it).
-  const helper = spawnHelper(host, id, daemon, [
-    "--export-all",
-    `--base-path=${path.resolve(reposDir)}`,
-    `--listen=${host.gateway}`,
-    `--port=${port}`,
-    "--reuseaddr",
-    "--verbose",
-    // Names the run dir on the command line: down.sh ends only processes whose command line does.
-    `--pid-file=${path.join(host.runDir, "pids", `${id}.pid`)}`,
-  ]);
+  const helper = spawnHelper(
+    host,
+    id,
+    daemon,
+    [
+      "--export-all",
+      `--base-path=${path.resolve(reposDir)}`,
+      `--listen=${host.gateway}`,
+      `--port=${port}`,
+      "--reuseaddr",
+      "--verbose",
+      // Names the run dir on the command line: down.sh ends only processes whose command line does.
+      `--pid-file=${path.join(host.runDir, "pids", `${id}.pid`)}`,
+    ],
+    { persistent: opts.persistent },
+  );
   await waitFor(`git daemon on ${host.gateway}:${port}`, helper, () => tcpReady(host.gateway, port));
   const baseUrl = port === 9418 ? `git://${host.gateway}/` : `git://${host.gateway}:${port}/`;
-  return { port, baseUrl, url: (repo: string) => baseUrl + repo.replace(/^\/+/, ""), stop: helper.stop };
+  return { port, baseUrl, url: (repo: string) => baseUrl + repo.replace(/^\/+/, ""), stop: () => helper.stop() };
 }
 
 function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
@@ -163,12 +178,14 @@ function openssl(args: string[], cwd: string): void {
  */
 export async function startPebble(
   host: TestHost,
-  opts: { domains?: string[]; acmePort?: number; managementPort?: number } = {},
+  opts: { domains?: string[]; acmePort?: number; managementPort?: number; persistent?: boolean; id?: string } = {},
 ): Promise<PebbleServer> {
   const domains = opts.domains ?? DEFAULT_TEST_DOMAINS;
   const acmePort = opts.acmePort ?? 14000;
   const mgmtPort = opts.managementPort ?? 15000;
-  const dir = path.join(host.runDir, "pebble");
+  // Two Pebbles for one host (two CAs) need two ids: their files and PIDs are kept apart.
+  const id = opts.id ?? "pebble";
+  const dir = path.join(host.runDir, id);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
 
@@ -273,7 +290,7 @@ export async function startPebble(
   // DNS for Pebble's validation: the test domains -> the host.
   const dns = spawnHelper(
     host,
-    "pebble-dns",
+    `${id}-dns`,
     process.execPath,
     [
       path.join(TESTHOST_SCRIPTS, "dns-responder.js"),
@@ -283,7 +300,7 @@ export async function startPebble(
       host.runDir,
       ...domains.map((d) => `${d}=${host.ip}`),
     ],
-    { stdoutPipe: true },
+    { stdoutPipe: true, persistent: opts.persistent },
   );
   let dnsPort: number;
   try {
@@ -309,14 +326,14 @@ export async function startPebble(
     throw e;
   }
 
-  const pebble = spawnHelper(host, "pebble", "pebble", ["-config", configPath, "-dnsserver", `127.0.0.1:${dnsPort}`], {
+  const pebble = spawnHelper(host, id, "pebble", ["-config", configPath, "-dnsserver", `127.0.0.1:${dnsPort}`], {
     cwd: dir,
+    persistent: opts.persistent,
     // Real validation (no PEBBLE_VA_ALWAYS_VALID); no random sleeps before validating, no random
     // "badNonce" rejections: a test must not be flaky on purpose.
     env: { PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
   });
   const directoryUrl = `https://${host.gateway}:${acmePort}/dir`;
-  const mgmt = `https://${host.gateway}:${mgmtPort}`;
   const stop = async () => {
     await pebble.stop();
     await dns.stop();
@@ -333,18 +350,74 @@ export async function startPebble(
     await dns.stop();
     throw e;
   }
+  return pebbleServer({ id, acmePort, managementPort: mgmtPort, domains }, host, stop);
+}
+
+/** What it takes to reach a running Pebble again from another process (the sandbox's status/up). */
+export interface PebbleInfo {
+  id: string;
+  acmePort: number;
+  managementPort: number;
+  domains: string[];
+}
+
+function pebbleServer(info: PebbleInfo, host: TestHost, stop: () => Promise<void>): PebbleServer {
+  const caBundlePath = path.join(host.runDir, info.id, "ca.pem");
+  const caBundlePem = fs.readFileSync(caBundlePath, "utf8");
+  const mgmt = `https://${host.gateway}:${info.managementPort}`;
   const getPem = async (what: string) => {
     const r = await httpsGet(`${mgmt}/${what}/0`, caBundlePem);
     if (r.status !== 200) throw new Error(`Pebble ${what}/0: HTTP ${r.status}`);
     return r.body;
   };
   return {
-    directoryUrl,
+    info,
+    directoryUrl: `https://${host.gateway}:${info.acmePort}/dir`,
     caBundlePem,
     caBundlePath,
-    domains,
+    domains: info.domains,
     rootPem: () => getPem("roots"),
     intermediatePem: () => getPem("intermediates"),
     stop,
   };
+}
+
+/** End a helper recorded in the host's run directory (only if its command line names that directory). */
+async function stopRecorded(host: TestHost, id: string): Promise<void> {
+  const pidFile = path.join(host.runDir, "pids", `${id}.pid`);
+  const pid = Number(fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8").trim() : NaN);
+  const ours = () => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(host.runDir);
+    } catch {
+      return false;
+    }
+  };
+  if (Number.isInteger(pid) && ours()) {
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 50 && ours(); i++) await sleep(100);
+    if (ours()) process.kill(pid, "SIGKILL");
+  }
+  fs.rmSync(pidFile, { force: true });
+}
+
+/** A Pebble started by another process for this host, if it still answers. */
+export async function attachPebble(host: TestHost, info: PebbleInfo): Promise<PebbleServer | undefined> {
+  if (!fs.existsSync(path.join(host.runDir, info.id, "ca.pem"))) return undefined;
+  const server = pebbleServer(info, host, async () => {
+    await stopRecorded(host, info.id);
+    await stopRecorded(host, `${info.id}-dns`);
+  });
+  const up = await httpsGet(server.directoryUrl, server.caBundlePem).then(
+    (r) => r.status === 200,
+    () => false,
+  );
+  return up ? server : undefined;
+}
+
+/** A git daemon started by another process for this host, if it still listens. */
+export async function attachGitServer(host: TestHost, port = 9418): Promise<GitServer | undefined> {
+  if (!(await tcpReady(host.gateway, port))) return undefined;
+  const baseUrl = port === 9418 ? `git://${host.gateway}/` : `git://${host.gateway}:${port}/`;
+  return { port, baseUrl, url: (repo: string) => baseUrl + repo.replace(/^\/+/, ""), stop: () => stopRecorded(host, `git-daemon-${port}`) };
 }

@@ -150,18 +150,51 @@ function assertRoot(): void {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Where a host's run directory is (scripts/testhost/lib.sh: TESTHOST_CACHE_DIR or <repo>/.cache/testhost). */
+export function hostRunDir(name: string): string {
+  return path.join(process.env.TESTHOST_CACHE_DIR ?? path.join(REPO_ROOT, ".cache", "testhost"), "run", name);
+}
+
+export interface StartOptions {
+  /**
+   * Keep the host running after this process exits (the sandbox's `up`): no watchdog. By default a
+   * watchdog tears the host down when this process is gone without calling stop().
+   */
+  persistent?: boolean;
+}
+
 /** Boot a fresh test host (see the module doc). */
-export async function startTestHost(index: number, name = `th${index}`): Promise<TestHost> {
+export async function startTestHost(index: number, name = `th${index}`, opts: StartOptions = {}): Promise<TestHost> {
   assertRoot();
   let state: HostState;
   try {
     // First use on a machine builds the root filesystem (~1.5 min) before booting. Our PID makes
     // up.sh start a watchdog that tears the host down if this process dies without stop().
-    state = JSON.parse(await runScript("up.sh", [String(index), name, String(process.pid)], 15 * 60_000)) as HostState;
+    const owner = opts.persistent ? [] : [String(process.pid)];
+    state = JSON.parse(await runScript("up.sh", [String(index), name, ...owner], 15 * 60_000)) as HostState;
   } catch (e) {
     throw new Error(`could not start test host ${name} (index ${index}): ${(e as Error).message}`);
   }
+  const host = hostFromState(state);
+  try {
+    await host.waitForBoot();
+  } catch (e) {
+    await host.stop().catch(() => undefined);
+    throw e;
+  }
+  return host;
+}
 
+/** A host started earlier (by this or another process) that is still running, or undefined. */
+export async function attachTestHost(name: string): Promise<TestHost | undefined> {
+  const file = path.join(hostRunDir(name), "state.json");
+  if (!fs.existsSync(file)) return undefined;
+  const host = hostFromState(JSON.parse(fs.readFileSync(file, "utf8")) as HostState);
+  const alive = await host.exec("true", { timeoutMs: 15_000 }).catch(() => undefined);
+  return alive?.code === 0 ? host : undefined;
+}
+
+function hostFromState(state: HostState): TestHost {
   const sshArgs = () => [
     "-F",
     "none",
@@ -273,11 +306,5 @@ export async function startTestHost(index: number, name = `th${index}`): Promise
       await runScript("down.sh", [state.name], 5 * 60_000);
     },
   };
-  try {
-    await waitForBoot();
-  } catch (e) {
-    await host.stop().catch(() => undefined);
-    throw e;
-  }
   return host;
 }

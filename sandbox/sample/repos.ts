@@ -1,6 +1,6 @@
 /**
  * The sample project as git repositories: turns the plain directories of
- * `test/fixtures/example.com/` into three bare repositories in a directory of the caller's:
+ * `sandbox/sample/example.com/` into three bare repositories in a directory of the caller's:
  *
  *   example.com.git      the parent: `parent/` files + .gitmodules + two submodules at RELATIVE URLs
  *                          example-django -> ../example-django.git
@@ -8,7 +8,7 @@
  *   example-django.git   the Django project (`example-django/`)
  *   homepage.git         the static homepage (`homepage/`)
  *
- * Serve the directory with `startGitServer` (test/support/testhost.ts) and clone
+ * Serve the directory with `startGitServer` (sandbox/hosts/services.ts) and clone
  * `git://<gateway>/example.com.git` with `--recurse-submodules`.
  *
  * Versions (tags on the parent AND on example-django; the parent's tag points at a commit whose
@@ -27,7 +27,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 
-export const FIXTURE_DIR = path.resolve(__dirname, "..", "fixtures", "example.com");
+export const FIXTURE_DIR = path.join(__dirname, "example.com");
 
 /** The domain of the sample project (ALLOWED_HOSTS = www.example.com,example.com). */
 export const SAMPLE_DOMAIN = "example.com";
@@ -118,6 +118,20 @@ async function tag(cwd: string, name: string, message: string): Promise<void> {
   await git(["tag", "-a", name, "-m", message], { cwd, env: { GIT_COMMITTER_DATE: when } });
 }
 
+/** The data of a SampleRepos (what a later process needs to use the same repositories). */
+export type SampleReposData = Omit<SampleRepos, "setParentBranch">;
+
+/** The repositories described by `data`, with their operations. */
+export function sampleRepos(data: SampleReposData): SampleRepos {
+  return {
+    ...data,
+    setParentBranch: async (branch: string, target: string) => {
+      const sha = await git(["rev-parse", `${target}^{commit}`], { cwd: data.parentBare });
+      await git(["update-ref", `refs/heads/${branch}`, sha], { cwd: data.parentBare });
+    },
+  };
+}
+
 /**
  * Build the three bare repositories in `dir` (created if missing; must not already contain them).
  * Work trees are made in a temporary directory and deleted afterwards.
@@ -198,20 +212,7 @@ export async function buildSampleRepos(dir: string): Promise<SampleRepos> {
       await git(["remote", "remove", "origin"], { cwd: dst });
     }
 
-    return {
-      dir,
-      parentBare,
-      djangoBare,
-      homepageBare,
-      names,
-      parentCommits,
-      djangoCommits,
-      homepageCommit,
-      setParentBranch: async (branch: string, target: string) => {
-        const sha = await git(["rev-parse", `${target}^{commit}`], { cwd: parentBare });
-        await git(["update-ref", `refs/heads/${branch}`, sha], { cwd: parentBare });
-      },
-    };
+    return sampleRepos({ dir, parentBare, djangoBare, homepageBare, names, parentCommits, djangoCommits, homepageCommit });
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
