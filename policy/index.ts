@@ -3,7 +3,7 @@
  *
  *     pulumi preview --policy-pack policy
  *
- * (see README.md). The rules live in rules.ts so they can be unit-tested without the engine:
+ * (see README.md). The rules live in rules/ so they can be unit-tested without the engine:
  * constructing a PolicyPack starts its gRPC server immediately.
  */
 import { PolicyPack } from "@pulumi/policy";

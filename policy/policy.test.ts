@@ -33,7 +33,7 @@ async function run(
   props: Record<string, unknown>,
   options: Options = {},
 ): Promise<string[] | "not-applicable"> {
-  const policy = policies.find((p) => p.name === policyName) as ResourceValidationPolicy | undefined;
+  const policy = policies.find((p): p is ResourceValidationPolicy => p.name === policyName && "validateResource" in p);
   if (policy === undefined) {
     throw new Error(`no policy named ${policyName}`);
   }

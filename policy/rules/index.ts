@@ -1,0 +1,16 @@
+/**
+ * The django-deploy CrossGuard rules, kept apart from `index.ts` so that they can be imported (and
+ * unit-tested) without starting a policy-pack gRPC server: `new PolicyPack(...)` serves at once.
+ * One module per area; see common.ts for the conventions every rule follows.
+ */
+import type { Policies } from "@pulumi/policy";
+import { ec2Policies } from "./ec2";
+import { securityGroupPolicies } from "./security-groups";
+import { tagPolicies } from "./tags";
+
+export * from "./common";
+export * from "./ec2";
+export * from "./security-groups";
+export * from "./tags";
+
+export const policies: Policies = [...ec2Policies, ...securityGroupPolicies, ...tagPolicies];
