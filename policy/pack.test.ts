@@ -87,6 +87,43 @@ async function analyze(type: string, props: Record<string, unknown>, providerPro
   return diagnostics(await unary<analyzerPb.AnalyzeResponse>((cb) => client!.analyze(req, cb)));
 }
 
+interface StackResource {
+  type: string;
+  name: string;
+  props: Record<string, unknown>;
+  /** Property name → names of the stack resources it was computed from. */
+  propertyDependencies?: Record<string, string[]>;
+}
+
+/** Calls AnalyzeStack with resources given by name; diagnostics carry the URN they name. */
+async function analyzeStack(resources: StackResource[]): Promise<Diagnostic[]> {
+  const urns = new Map(resources.map((r) => [r.name, urnOf(r.type, r.name)]));
+  const req = new analyzerPb.AnalyzeStackRequest();
+  req.setResourcesList(
+    resources.map((r) => {
+      const res = new analyzerPb.AnalyzerResource();
+      res.setType(r.type);
+      res.setName(r.name);
+      res.setUrn(urns.get(r.name)!);
+      res.setProperties(Struct.fromJavaScript(r.props as Parameters<typeof Struct.fromJavaScript>[0]));
+      res.setOptions(new analyzerPb.AnalyzerResourceOptions());
+      for (const [prop, names] of Object.entries(r.propertyDependencies ?? {})) {
+        const deps = new analyzerPb.AnalyzerPropertyDependencies();
+        deps.setUrnsList(names.map((n) => urns.get(n)!));
+        res.getPropertydependenciesMap().set(prop, deps);
+      }
+      return res;
+    }),
+  );
+  const res = await unary<analyzerPb.AnalyzeResponse>((cb) => client!.analyzeStack(req, cb));
+  return res.getDiagnosticsList().map((d) => ({
+    policy: d.getPolicyname(),
+    level: d.getEnforcementlevel(),
+    message: d.getMessage(),
+    urn: d.getUrn(),
+  }));
+}
+
 beforeAll(async () => {
   const port = await startPack();
   client = new analyzerGrpc.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
@@ -111,16 +148,15 @@ describe("policy pack layout the CLI needs", () => {
 });
 
 describe("policy pack served by @pulumi/pulumi's run-policy-pack", () => {
-  it("announces the django-deploy pack with every policy mandatory", async () => {
+  it("announces the django-deploy pack with each policy at its level (mandatory but for the SSH opt-in report)", async () => {
     const info = await unary<analyzerPb.AnalyzerInfo>((cb) => client!.getAnalyzerInfo(new Empty(), cb));
     expect(info.getName()).toBe("django-deploy");
     expect(info.getVersion()).toBe(packVersion);
-    const policies = info.getPoliciesList().map((p) => [p.getName(), p.getEnforcementlevel()] as const);
+    const levels = { mandatory: analyzerPb.EnforcementLevel.MANDATORY, advisory: analyzerPb.EnforcementLevel.ADVISORY };
     const { policies: expected } = await import("./rules");
-    expect(policies.map(([name]) => name).sort()).toEqual(expected.map((p) => p.name).sort());
-    for (const [name, level] of policies) {
-      expect([name, level]).toEqual([name, analyzerPb.EnforcementLevel.MANDATORY]);
-    }
+    const announced = Object.fromEntries(info.getPoliciesList().map((p) => [p.getName(), p.getEnforcementlevel()]));
+    expect(announced).toEqual(Object.fromEntries(expected.map((p) => [p.name, levels[p.enforcementLevel as keyof typeof levels]])));
+    expect(Object.values(announced).filter((level) => level === levels.advisory)).toHaveLength(1);
   });
 
   it("rejects SSH open to the world as a mandatory violation", async () => {
@@ -160,5 +196,33 @@ describe("policy pack served by @pulumi/pulumi's run-policy-pack", () => {
     const untagged = await analyze("aws:ec2/eip:Eip", { domain: "vpc" });
     expect(untagged.map((d) => d.policy)).toEqual(["required-tags-eip"]);
     expect(untagged[0].message).toContain("Project, Stack, ManagedBy");
+  });
+
+  it("judges rule resources of one group together at the end of the run, and reports an opted-in SSH group as advisory", async () => {
+    const sgType = "aws:ec2/securityGroup:SecurityGroup";
+    const ruleType = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
+    const half = (name: string, cidrIpv4: string): StackResource => ({
+      type: ruleType,
+      name,
+      props: { securityGroupId: "sg-1", ipProtocol: "tcp", fromPort: 8000, toPort: 8000, cidrIpv4 },
+      propertyDependencies: { securityGroupId: ["web"] },
+    });
+    const optedIn = { "django-deploy:ssh-allow-world": "true" };
+    const diags = await analyzeStack([
+      { type: sgType, name: "web", props: { ingress: [] } },
+      half("a", "0.0.0.0/1"),
+      half("b", "128.0.0.0/1"),
+      {
+        type: sgType,
+        name: "host",
+        props: { ingress: [{ protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"] }], tags: optedIn },
+      },
+    ]);
+    expect(diags.map((d) => [d.policy, d.level, d.urn])).toEqual([
+      ["security-group-joint-world-ingress-web-only", analyzerPb.EnforcementLevel.MANDATORY, urnOf(sgType, "web")],
+      ["security-group-ssh-world-opt-in", analyzerPb.EnforcementLevel.ADVISORY, urnOf(sgType, "host")],
+    ]);
+    expect(diags[0].message).toContain("a and b together: ingress from 0.0.0.0/1 and 128.0.0.0/1");
+    expect(diags[1].message).toContain("0.0.0.0/0 opens SSH to the whole IPv4 internet; accepted");
   });
 });

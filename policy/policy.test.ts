@@ -1,81 +1,10 @@
 /**
- * Unit tests of the CrossGuard rules, without the Pulumi engine: each policy's validateResource is
- * called with ResourceValidationArgs-shaped input and a collecting reportViolation.
+ * Unit tests of the CrossGuard rules (see harness.ts): the pack's contents, EC2 instances and
+ * volumes, and required tags. Security groups, VPCs, load balancers, RDS and ElastiCache have
+ * their own test files.
  */
-import * as aws from "@pulumi/aws";
-import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
-import { checkRequiredTags, isWorldCidr, policies, providerDefaultTags, REQUIRED_TAGS, worldIngressViolation } from "./rules";
-
-/** The type token a resource class carries (a static the SDK sets but does not declare). */
-const tokenOf = (cls: unknown): string => (cls as { __pulumiType: string }).__pulumiType;
-
-const TYPES = {
-  instance: tokenOf(aws.ec2.Instance),
-  volume: tokenOf(aws.ebs.Volume),
-  securityGroup: tokenOf(aws.ec2.SecurityGroup),
-  securityGroupRule: tokenOf(aws.ec2.SecurityGroupRule),
-  ingressRule: tokenOf(aws.vpc.SecurityGroupIngressRule),
-  keyPair: tokenOf(aws.ec2.KeyPair),
-  eip: tokenOf(aws.ec2.Eip),
-};
-
-class NotApplicable extends Error {}
-
-interface Options {
-  /** The provider resource's inputs, as the engine passes them (object inputs JSON-encoded). */
-  providerProps?: Record<string, unknown>;
-}
-
-/** Runs one policy against a resource; returns its violations, or "not-applicable". */
-async function run(
-  policyName: string,
-  type: string,
-  props: Record<string, unknown>,
-  options: Options = {},
-): Promise<string[] | "not-applicable"> {
-  const policy = policies.find((p): p is ResourceValidationPolicy => p.name === policyName && "validateResource" in p);
-  if (policy === undefined) {
-    throw new Error(`no policy named ${policyName}`);
-  }
-  const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
-  const violations: string[] = [];
-  const args: ResourceValidationArgs = {
-    type,
-    props,
-    urn: `urn:pulumi:test::django-deploy::${type}::r`,
-    name: "r",
-    opts: {
-      protect: false,
-      ignoreChanges: [],
-      aliases: [],
-      additionalSecretOutputs: [],
-      customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
-    },
-    provider: options.providerProps
-      ? { type: "pulumi:providers:aws", props: options.providerProps, urn: "urn:provider", name: "aws" }
-      : undefined,
-    stackTags: new Map(),
-    isType: (cls) => tokenOf(cls) === type,
-    asType: ((cls: unknown) => (tokenOf(cls) === type ? props : undefined)) as ResourceValidationArgs["asType"],
-    getConfig: <T extends object>() => ({}) as T,
-    notApplicable: (reason?: string): never => {
-      throw new NotApplicable(reason);
-    },
-  };
-  try {
-    for (const validate of validations) {
-      await validate(args, (message) => violations.push(message));
-    }
-  } catch (e) {
-    if (e instanceof NotApplicable) {
-      return "not-applicable";
-    }
-    throw e;
-  }
-  return violations;
-}
-
-const goodTags = { Project: "django-deploy", Stack: "dev", ManagedBy: "pulumi" };
+import { TYPES, goodTags, run } from "./harness";
+import { REQUIRED_TAGS, checkRequiredTags, policies, providerDefaultTags } from "./rules";
 
 const goodInstance = {
   ami: "ami-123",
@@ -85,28 +14,25 @@ const goodInstance = {
   tags: goodTags,
 };
 
-const web = (port: number, cidr = "0.0.0.0/0") => ({ protocol: "tcp", fromPort: port, toPort: port, cidrBlocks: [cidr] });
-
 describe("policy pack contents", () => {
-  it("has exactly the expected policies, all mandatory", () => {
-    expect(policies.map((p) => p.name).sort()).toEqual(
-      [
-        "ebs-volume-encrypted",
-        "ec2-instance-encrypted-volumes",
-        "ec2-instance-imdsv2",
-        "required-tags-ec2-instance",
-        "required-tags-eip",
-        "required-tags-key-pair",
-        "required-tags-security-group",
-        "security-group-rule-world-ingress-web-only",
-        "security-group-world-ingress-web-only",
-        "vpc-ingress-rule-world-ingress-web-only",
-      ].sort(),
-    );
-    for (const p of policies) {
-      expect([p.name, p.enforcementLevel]).toEqual([p.name, "mandatory"]);
-      expect(p.description.length).toBeGreaterThan(10);
-    }
+  it("has exactly the expected policies, every one mandatory but the SSH opt-in report", () => {
+    const expected: Record<string, "mandatory" | "advisory"> = {
+      "ebs-volume-encrypted": "mandatory",
+      "ec2-instance-encrypted-volumes": "mandatory",
+      "ec2-instance-imdsv2": "mandatory",
+      "required-tags-ec2-instance": "mandatory",
+      "required-tags-eip": "mandatory",
+      "required-tags-key-pair": "mandatory",
+      "required-tags-security-group": "mandatory",
+      "security-group-joint-world-ingress-web-only": "mandatory",
+      "security-group-rule-world-ingress-web-only": "mandatory",
+      "security-group-ssh-world-opt-in": "advisory",
+      "security-group-world-ingress-web-only": "mandatory",
+      "vpc-ingress-rule-world-ingress-web-only": "mandatory",
+    };
+    expect(Object.fromEntries(policies.map((p) => [p.name, p.enforcementLevel]))).toEqual(expected);
+    expect(policies.length).toBe(Object.keys(expected).length);
+    for (const p of policies) expect([p.name, p.description.length > 20]).toEqual([p.name, true]);
   });
 
   it("uses the @pulumi/aws 7 type tokens", () => {
@@ -114,10 +40,19 @@ describe("policy pack contents", () => {
       instance: "aws:ec2/instance:Instance",
       volume: "aws:ebs/volume:Volume",
       securityGroup: "aws:ec2/securityGroup:SecurityGroup",
+      defaultSecurityGroup: "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
       securityGroupRule: "aws:ec2/securityGroupRule:SecurityGroupRule",
       ingressRule: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
       keyPair: "aws:ec2/keyPair:KeyPair",
       eip: "aws:ec2/eip:Eip",
+      vpc: "aws:ec2/vpc:Vpc",
+      subnet: "aws:ec2/subnet:Subnet",
+      loadBalancer: "aws:lb/loadBalancer:LoadBalancer",
+      listener: "aws:lb/listener:Listener",
+      targetGroup: "aws:lb/targetGroup:TargetGroup",
+      dbInstance: "aws:rds/instance:Instance",
+      replicationGroup: "aws:elasticache/replicationGroup:ReplicationGroup",
+      bucket: "aws:s3/bucket:Bucket",
     });
   });
 
@@ -198,119 +133,6 @@ describe("ebs-volume-encrypted", () => {
     expect(await run("ebs-volume-encrypted", TYPES.volume, { availabilityZone: "eu-west-1a" })).toEqual([
       expect.stringContaining("encrypted: true"),
     ]);
-  });
-});
-
-describe("world-open ingress", () => {
-  describe("helpers", () => {
-    it("recognises world CIDRs only", () => {
-      for (const cidr of ["0.0.0.0/0", "::/0", "0::0/0", " 0.0.0.0/0 "]) {
-        expect([cidr, isWorldCidr(cidr)]).toEqual([cidr, true]);
-      }
-      for (const cidr of ["10.0.0.0/8", "203.0.113.7/32", "2001:db8::/32", "0.0.0.0/1", undefined]) {
-        expect([cidr, isWorldCidr(cidr)]).toEqual([cidr, false]);
-      }
-    });
-
-    it("allows exactly TCP/UDP 80 and 443 from the world", () => {
-      expect(worldIngressViolation("0.0.0.0/0", "tcp", 80, 80)).toBeUndefined();
-      expect(worldIngressViolation("::/0", "6", 443, 443)).toBeUndefined();
-      expect(worldIngressViolation("::/0", "udp", 443, 443)).toBeUndefined();
-      expect(worldIngressViolation("10.0.0.0/16", "tcp", 22, 22)).toBeUndefined();
-      expect(worldIngressViolation("10.0.0.0/16", "-1", 0, 0)).toBeUndefined();
-    });
-
-    it("rejects SSH, other ports, ranges, all-protocol and non-TCP/UDP rules from the world", () => {
-      expect(worldIngressViolation("0.0.0.0/0", "tcp", 22, 22)).toMatch(/SSH.*port 22 must never/);
-      expect(worldIngressViolation("::/0", "tcp", 0, 65535)).toMatch(/SSH/);
-      expect(worldIngressViolation("0.0.0.0/0", "tcp", 8000, 8000)).toMatch(/opens tcp port 8000/);
-      expect(worldIngressViolation("0.0.0.0/0", "tcp", 80, 443)).toMatch(/ports 80-443/);
-      expect(worldIngressViolation("0.0.0.0/0", "-1", 0, 0)).toMatch(/all protocols/);
-      expect(worldIngressViolation("0.0.0.0/0", "all", undefined, undefined)).toMatch(/all protocols/);
-      expect(worldIngressViolation("0.0.0.0/0", "icmp", -1, -1)).toMatch(/protocol "icmp"/);
-      expect(worldIngressViolation("0.0.0.0/0", "tcp", undefined, undefined)).toMatch(/no explicit port/);
-    });
-  });
-
-  describe("security-group-world-ingress-web-only (inline ingress)", () => {
-    it("passes 80/443 from the world and SSH from a trusted range", async () => {
-      const props = {
-        ingress: [web(80), web(443), web(443, "::/0"), web(22, "203.0.113.7/32")],
-        egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
-      };
-      expect(await run("security-group-world-ingress-web-only", TYPES.securityGroup, props)).toEqual([]);
-    });
-
-    it("passes a group without ingress", async () => {
-      expect(await run("security-group-world-ingress-web-only", TYPES.securityGroup, {})).toEqual([]);
-    });
-
-    it("fails SSH open to 0.0.0.0/0 or ::/0", async () => {
-      const props = {
-        ingress: [web(80), { protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
-      };
-      expect(await run("security-group-world-ingress-web-only", TYPES.securityGroup, props)).toEqual([
-        expect.stringMatching(/^ingress\[1\]: .*0\.0\.0\.0\/0.*port 22 must never/),
-        expect.stringMatching(/^ingress\[1\]: .*::\/0.*port 22 must never/),
-      ]);
-    });
-
-    it("fails any other port, and all traffic, from the world", async () => {
-      const props = { ingress: [web(8000), { protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }] };
-      expect(await run("security-group-world-ingress-web-only", TYPES.securityGroup, props)).toEqual([
-        expect.stringContaining("ingress[0]: ingress from 0.0.0.0/0 opens tcp port 8000"),
-        expect.stringContaining("ingress[1]: ingress from 0.0.0.0/0 allows all protocols"),
-      ]);
-    });
-  });
-
-  describe("security-group-rule-world-ingress-web-only (aws.ec2.SecurityGroupRule)", () => {
-    const rule = (over: Record<string, unknown>) => ({ type: "ingress", securityGroupId: "sg-1", ...web(443), ...over });
-
-    it("passes HTTPS from the world, and egress anywhere", async () => {
-      expect(await run("security-group-rule-world-ingress-web-only", TYPES.securityGroupRule, rule({}))).toEqual([]);
-      const egress = rule({ type: "egress", protocol: "-1", fromPort: 0, toPort: 0 });
-      expect(await run("security-group-rule-world-ingress-web-only", TYPES.securityGroupRule, egress)).toEqual([]);
-    });
-
-    it("fails SSH from the world over IPv4 or IPv6", async () => {
-      const v4 = rule({ fromPort: 22, toPort: 22 });
-      const v6 = rule({ fromPort: 22, toPort: 22, cidrBlocks: undefined, ipv6CidrBlocks: ["::/0"] });
-      expect(await run("security-group-rule-world-ingress-web-only", TYPES.securityGroupRule, v4)).toEqual([
-        expect.stringContaining("port 22 must never"),
-      ]);
-      expect(await run("security-group-rule-world-ingress-web-only", TYPES.securityGroupRule, v6)).toEqual([
-        expect.stringContaining("port 22 must never"),
-      ]);
-    });
-  });
-
-  describe("vpc-ingress-rule-world-ingress-web-only (aws.vpc.SecurityGroupIngressRule)", () => {
-    const rule = (over: Record<string, unknown>) => ({
-      securityGroupId: "sg-1",
-      ipProtocol: "tcp",
-      fromPort: 80,
-      toPort: 80,
-      cidrIpv4: "0.0.0.0/0",
-      ...over,
-    });
-
-    it("passes HTTP from the world and SSH from a trusted range", async () => {
-      expect(await run("vpc-ingress-rule-world-ingress-web-only", TYPES.ingressRule, rule({}))).toEqual([]);
-      const ssh = rule({ fromPort: 22, toPort: 22, cidrIpv4: "198.51.100.0/24" });
-      expect(await run("vpc-ingress-rule-world-ingress-web-only", TYPES.ingressRule, ssh)).toEqual([]);
-    });
-
-    it("fails SSH from ::/0 and all traffic from 0.0.0.0/0", async () => {
-      const ssh = rule({ fromPort: 22, toPort: 22, cidrIpv4: undefined, cidrIpv6: "::/0" });
-      expect(await run("vpc-ingress-rule-world-ingress-web-only", TYPES.ingressRule, ssh)).toEqual([
-        expect.stringContaining("port 22 must never"),
-      ]);
-      const all = rule({ ipProtocol: "-1", fromPort: undefined, toPort: undefined });
-      expect(await run("vpc-ingress-rule-world-ingress-web-only", TYPES.ingressRule, all)).toEqual([
-        expect.stringContaining("all protocols"),
-      ]);
-    });
   });
 });
 

@@ -10,6 +10,7 @@ import { tagPolicies } from "./tags";
 
 export * from "./common";
 export * from "./ec2";
+export * from "./ingress";
 export * from "./security-groups";
 export * from "./tags";
 
