@@ -28,8 +28,10 @@ export function checkInstanceImdsV2(props: InstanceProps, report: Report): void 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Encrypted volumes (AWS FSBP EC2.3 / EC2.7). Encryption must be explicit in the program: an
-// account-level "EBS encryption by default" setting is not visible to the policy.
+// Encrypted volumes (AWS FSBP EC2.3: attached EBS volumes are encrypted at rest). Encryption must be
+// explicit in the program. EC2.7 is another control: the account's per-region "EBS encryption by
+// default" setting (aws.ebs.EncryptionByDefault). It is invisible to a policy on a resource, and a
+// volume encrypted only through it would still carry encrypted unset here, so it is no substitute.
 
 export function checkInstanceVolumesEncrypted(props: InstanceProps, report: Report): void {
   const root = props.rootBlockDevice;
@@ -55,21 +57,21 @@ export function checkEbsVolumeEncrypted(props: EbsVolumeProps, report: Report): 
 export const ec2Policies: ResourceValidationPolicy[] = [
   {
     name: "ec2-instance-imdsv2",
-    description: 'EC2 instances require IMDSv2 (metadataOptions.httpTokens "required") with a hop limit of 1.',
+    description: 'EC2 instances require IMDSv2 (metadataOptions.httpTokens "required") with a hop limit of 1 (FSBP EC2.8).',
     enforcementLevel: mandatory,
     severity: "high",
     validateResource: validateResourceOfType(aws.ec2.Instance, (props, _args, report) => checkInstanceImdsV2(props, report)),
   },
   {
     name: "ec2-instance-encrypted-volumes",
-    description: "EC2 instances declare an encrypted root volume, and every attached EBS block device is encrypted.",
+    description: "EC2 instances declare an encrypted root volume, and every attached EBS block device is encrypted (FSBP EC2.3).",
     enforcementLevel: mandatory,
     severity: "high",
     validateResource: validateResourceOfType(aws.ec2.Instance, (props, _args, report) => checkInstanceVolumesEncrypted(props, report)),
   },
   {
     name: "ebs-volume-encrypted",
-    description: "Standalone EBS volumes are encrypted.",
+    description: "Standalone EBS volumes are encrypted (FSBP EC2.3).",
     enforcementLevel: mandatory,
     severity: "high",
     validateResource: validateResourceOfType(aws.ebs.Volume, (props, _args, report) => checkEbsVolumeEncrypted(props, report)),
