@@ -28,6 +28,8 @@ describe("policy pack contents", () => {
       "security-group-rule-world-ingress-web-only": "mandatory",
       "security-group-ssh-world-opt-in": "advisory",
       "security-group-world-ingress-web-only": "mandatory",
+      "vpc-default-security-group-adopted": "mandatory",
+      "vpc-default-security-group-closed": "mandatory",
       "vpc-ingress-rule-world-ingress-web-only": "mandatory",
     };
     expect(Object.fromEntries(policies.map((p) => [p.name, p.enforcementLevel]))).toEqual(expected);

@@ -7,11 +7,13 @@ import type { Policies } from "@pulumi/policy";
 import { ec2Policies } from "./ec2";
 import { securityGroupPolicies } from "./security-groups";
 import { tagPolicies } from "./tags";
+import { vpcPolicies } from "./vpc";
 
 export * from "./common";
 export * from "./ec2";
 export * from "./ingress";
 export * from "./security-groups";
 export * from "./tags";
+export * from "./vpc";
 
-export const policies: Policies = [...ec2Policies, ...securityGroupPolicies, ...tagPolicies];
+export const policies: Policies = [...ec2Policies, ...securityGroupPolicies, ...vpcPolicies, ...tagPolicies];
