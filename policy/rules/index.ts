@@ -5,15 +5,17 @@
  */
 import type { Policies } from "@pulumi/policy";
 import { ec2Policies } from "./ec2";
+import { elbPolicies } from "./elb";
 import { securityGroupPolicies } from "./security-groups";
 import { tagPolicies } from "./tags";
 import { vpcPolicies } from "./vpc";
 
 export * from "./common";
 export * from "./ec2";
+export * from "./elb";
 export * from "./ingress";
 export * from "./security-groups";
 export * from "./tags";
 export * from "./vpc";
 
-export const policies: Policies = [...ec2Policies, ...securityGroupPolicies, ...vpcPolicies, ...tagPolicies];
+export const policies: Policies = [...ec2Policies, ...securityGroupPolicies, ...vpcPolicies, ...elbPolicies, ...tagPolicies];
