@@ -5,17 +5,29 @@
  */
 import type { Policies } from "@pulumi/policy";
 import { ec2Policies } from "./ec2";
+import { elastiCachePolicies } from "./elasticache";
 import { elbPolicies } from "./elb";
+import { rdsPolicies } from "./rds";
 import { securityGroupPolicies } from "./security-groups";
 import { tagPolicies } from "./tags";
 import { vpcPolicies } from "./vpc";
 
 export * from "./common";
 export * from "./ec2";
+export * from "./elasticache";
 export * from "./elb";
+export * from "./rds";
 export * from "./ingress";
 export * from "./security-groups";
 export * from "./tags";
 export * from "./vpc";
 
-export const policies: Policies = [...ec2Policies, ...securityGroupPolicies, ...vpcPolicies, ...elbPolicies, ...tagPolicies];
+export const policies: Policies = [
+  ...ec2Policies,
+  ...securityGroupPolicies,
+  ...vpcPolicies,
+  ...elbPolicies,
+  ...rdsPolicies,
+  ...elastiCachePolicies,
+  ...tagPolicies,
+];
