@@ -33,10 +33,18 @@ describe("policy pack contents", () => {
       "rds-multi-az-when-protected": "mandatory",
       "rds-not-publicly-accessible": "mandatory",
       "rds-storage-encrypted": "mandatory",
+      "required-tags-default-security-group": "mandatory",
       "required-tags-ec2-instance": "mandatory",
       "required-tags-eip": "mandatory",
+      "required-tags-elasticache-replication-group": "mandatory",
       "required-tags-key-pair": "mandatory",
+      "required-tags-load-balancer": "mandatory",
+      "required-tags-rds-instance": "mandatory",
+      "required-tags-s3-bucket": "mandatory",
       "required-tags-security-group": "mandatory",
+      "required-tags-subnet": "mandatory",
+      "required-tags-target-group": "mandatory",
+      "required-tags-vpc": "mandatory",
       "security-group-joint-world-ingress-web-only": "mandatory",
       "security-group-rule-world-ingress-web-only": "mandatory",
       "security-group-ssh-world-opt-in": "advisory",
@@ -157,6 +165,14 @@ describe("required tags", () => {
     ["required-tags-security-group", TYPES.securityGroup, { description: "web" }],
     ["required-tags-key-pair", TYPES.keyPair, { publicKey: "ssh-ed25519 AAAA" }],
     ["required-tags-eip", TYPES.eip, { domain: "vpc" }],
+    ["required-tags-default-security-group", TYPES.defaultSecurityGroup, { vpcId: "vpc-1" }],
+    ["required-tags-vpc", TYPES.vpc, { cidrBlock: "10.0.0.0/16" }],
+    ["required-tags-subnet", TYPES.subnet, { vpcId: "vpc-1", cidrBlock: "10.0.1.0/24" }],
+    ["required-tags-load-balancer", TYPES.loadBalancer, { loadBalancerType: "application" }],
+    ["required-tags-target-group", TYPES.targetGroup, { port: 8000, protocol: "HTTP" }],
+    ["required-tags-rds-instance", TYPES.dbInstance, { engine: "postgres", instanceClass: "db.t4g.micro" }],
+    ["required-tags-elasticache-replication-group", TYPES.replicationGroup, { description: "cache" }],
+    ["required-tags-s3-bucket", TYPES.bucket, { bucket: "example-static" }],
   ];
 
   it.each(cases)("%s passes with all tags on the resource", async (name, type, base) => {
@@ -180,6 +196,13 @@ describe("required tags", () => {
     expect(await run("required-tags-eip", TYPES.eip, props, { providerProps })).toEqual([]);
     expect(await run("required-tags-eip", TYPES.eip, { domain: "vpc" }, { providerProps })).toEqual([
       expect.stringContaining("missing required tag(s) Project:"),
+    ]);
+  });
+
+  it("names the kind of resource in the message", async () => {
+    expect(await run("required-tags-rds-instance", TYPES.dbInstance, { tags: goodTags, engine: "postgres" })).toEqual([]);
+    expect(await run("required-tags-rds-instance", TYPES.dbInstance, { engine: "postgres" })).toEqual([
+      "missing required tag(s) Project, Stack, ManagedBy: RDS instances must carry non-empty Project, Stack, ManagedBy tags (in tags or the provider's defaultTags).",
     ]);
   });
 

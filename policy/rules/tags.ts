@@ -22,7 +22,7 @@ export interface TagSources {
   tagsAll?: () => Tags;
 }
 
-export function checkRequiredTags(sources: TagSources, report: Report): void {
+export function checkRequiredTags(sources: TagSources, report: Report, what = "Resources the program creates"): void {
   const lookups = [sources.tags, sources.providerDefaultTags, sources.tagsAll];
   const missing = REQUIRED_TAGS.filter((key) => {
     // Sources are consulted lazily: a later one (e.g. an unknown tagsAll in preview) is read
@@ -37,8 +37,8 @@ export function checkRequiredTags(sources: TagSources, report: Report): void {
   });
   if (missing.length > 0) {
     report(
-      `missing required tag(s) ${missing.join(", ")}: every instance, security group, key pair and ` +
-        `Elastic IP must carry non-empty ${REQUIRED_TAGS.join(", ")} tags (in tags or the provider's defaultTags).`,
+      `missing required tag(s) ${missing.join(", ")}: ${what} must carry non-empty ${REQUIRED_TAGS.join(", ")} tags ` +
+        `(in tags or the provider's defaultTags).`,
     );
   }
 }
@@ -71,23 +71,36 @@ function tagSources(props: { tags?: Tags }, args: ResourceValidationArgs): TagSo
   };
 }
 
-/** The tag check as a typed validation: `validateResourceOfType(aws.x.Y, tagged)`. */
-const tagged = (props: { tags?: Tags }, args: ResourceValidationArgs, report: Report) => checkRequiredTags(tagSources(props, args), report);
+/** The tag check as a typed validation: `validateResourceOfType(aws.x.Y, tagged("what"))`. */
+const tagged = (what: string) => (props: { tags?: Tags }, args: ResourceValidationArgs, report: Report) =>
+  checkRequiredTags(tagSources(props, args), report, what);
 
 /** The tag rule for one resource type (its tags, or the provider's defaultTags, must name the project). */
-function requiredTags(name: string, what: string, validateResource: ResourceValidation): ResourceValidationPolicy {
+function requiredTags(name: string, what: string, validate: (what: string) => ResourceValidation): ResourceValidationPolicy {
   return {
     name,
     description: `${what} carry the ${REQUIRED_TAGS.join(", ")} tags.`,
     enforcementLevel: mandatory,
     severity: "medium",
-    validateResource,
+    validateResource: validate(what),
   };
 }
 
 export const tagPolicies: ResourceValidationPolicy[] = [
-  requiredTags("required-tags-ec2-instance", "EC2 instances", validateResourceOfType(aws.ec2.Instance, tagged)),
-  requiredTags("required-tags-security-group", "Security groups", validateResourceOfType(aws.ec2.SecurityGroup, tagged)),
-  requiredTags("required-tags-key-pair", "EC2 key pairs", validateResourceOfType(aws.ec2.KeyPair, tagged)),
-  requiredTags("required-tags-eip", "Elastic IPs", validateResourceOfType(aws.ec2.Eip, tagged)),
+  requiredTags("required-tags-ec2-instance", "EC2 instances", (w) => validateResourceOfType(aws.ec2.Instance, tagged(w))),
+  requiredTags("required-tags-security-group", "Security groups", (w) => validateResourceOfType(aws.ec2.SecurityGroup, tagged(w))),
+  requiredTags("required-tags-default-security-group", "Adopted VPC default security groups", (w) =>
+    validateResourceOfType(aws.ec2.DefaultSecurityGroup, tagged(w)),
+  ),
+  requiredTags("required-tags-key-pair", "EC2 key pairs", (w) => validateResourceOfType(aws.ec2.KeyPair, tagged(w))),
+  requiredTags("required-tags-eip", "Elastic IPs", (w) => validateResourceOfType(aws.ec2.Eip, tagged(w))),
+  requiredTags("required-tags-vpc", "VPCs", (w) => validateResourceOfType(aws.ec2.Vpc, tagged(w))),
+  requiredTags("required-tags-subnet", "Subnets", (w) => validateResourceOfType(aws.ec2.Subnet, tagged(w))),
+  requiredTags("required-tags-load-balancer", "Load balancers", (w) => validateResourceOfType(aws.lb.LoadBalancer, tagged(w))),
+  requiredTags("required-tags-target-group", "Load balancer target groups", (w) => validateResourceOfType(aws.lb.TargetGroup, tagged(w))),
+  requiredTags("required-tags-rds-instance", "RDS instances", (w) => validateResourceOfType(aws.rds.Instance, tagged(w))),
+  requiredTags("required-tags-elasticache-replication-group", "ElastiCache replication groups", (w) =>
+    validateResourceOfType(aws.elasticache.ReplicationGroup, tagged(w)),
+  ),
+  requiredTags("required-tags-s3-bucket", "S3 buckets", (w) => validateResourceOfType(aws.s3.Bucket, tagged(w))),
 ];
