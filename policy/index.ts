@@ -10,7 +10,9 @@ import { PolicyPack } from "@pulumi/policy";
 import { policies } from "./rules";
 
 new PolicyPack("django-deploy", {
-  description: "Guardrails for the django-deploy EC2 host: IMDSv2, encrypted volumes, only 80/443 open to the world, required tags.",
+  description:
+    "Guardrails for django-deploy on AWS (FSBP controls): IMDSv2, encrypted volumes, only 80/443 open to the world, " +
+    "closed default security groups, HTTPS-only load balancers, private encrypted databases, encrypted caches, required tags.",
   enforcementLevel: "mandatory",
   policies,
 });

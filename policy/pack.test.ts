@@ -76,13 +76,18 @@ function provider(providerProps: Record<string, unknown>): analyzerPb.AnalyzerPr
   return p;
 }
 
-async function analyze(type: string, props: Record<string, unknown>, providerProps?: Record<string, unknown>): Promise<Diagnostic[]> {
+async function analyze(
+  type: string,
+  props: Record<string, unknown>,
+  providerProps?: Record<string, unknown>,
+  protect = false,
+): Promise<Diagnostic[]> {
   const req = new analyzerPb.AnalyzeRequest();
   req.setType(type);
   req.setName("r");
   req.setUrn(urnOf(type, "r"));
   req.setProperties(Struct.fromJavaScript(props as Parameters<typeof Struct.fromJavaScript>[0]));
-  req.setOptions(new analyzerPb.AnalyzerResourceOptions());
+  req.setOptions(new analyzerPb.AnalyzerResourceOptions().setProtect(protect));
   if (providerProps) req.setProvider(provider(providerProps));
   return diagnostics(await unary<analyzerPb.AnalyzeResponse>((cb) => client!.analyze(req, cb)));
 }
@@ -196,6 +201,19 @@ describe("policy pack served by @pulumi/pulumi's run-policy-pack", () => {
     const untagged = await analyze("aws:ec2/eip:Eip", { domain: "vpc" });
     expect(untagged.map((d) => d.policy)).toEqual(["required-tags-eip"]);
     expect(untagged[0].message).toContain("Project, Stack, ManagedBy");
+  });
+
+  it("sees the protect option: a protected load balancer needs AWS deletion protection (ELB.6)", async () => {
+    const alb = {
+      loadBalancerType: "application",
+      subnets: ["subnet-a", "subnet-b"],
+      dropInvalidHeaderFields: true,
+      tags: { Project: "django-deploy", Stack: "test", ManagedBy: "pulumi" },
+    };
+    expect(await analyze("aws:lb/loadBalancer:LoadBalancer", alb)).toEqual([]);
+    const diags = await analyze("aws:lb/loadBalancer:LoadBalancer", alb, undefined, true);
+    expect(diags.map((d) => d.policy)).toEqual(["elb-deletion-protection-when-protected"]);
+    expect(await analyze("aws:lb/loadBalancer:LoadBalancer", { ...alb, enableDeletionProtection: true }, undefined, true)).toEqual([]);
   });
 
   it("judges rule resources of one group together at the end of the run, and reports an opted-in SSH group as advisory", async () => {
