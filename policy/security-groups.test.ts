@@ -80,6 +80,10 @@ describe("security-group-world-ingress-web-only (inline ingress)", () => {
       expect.stringMatching(/^ingress\[2\]: 128\.0\.0\.0\/1 is wider than \/8/),
       `ingress[0] and ingress[2] together: 0.0.0.0/1 and 128.0.0.0/1 together open SSH to the whole IPv4 internet; ${NOT_OPTED_IN}`,
     ]);
+    // A rule whose blocks add nothing to the cover is not named.
+    expect(await inline({ ingress: [web(8000, "0.0.0.0/1"), web(8000, "192.0.2.0/24"), web(8000, " 128.0.0.0/1")] })).toEqual([
+      "ingress[0] and ingress[2] together: ingress from 0.0.0.0/1 and 128.0.0.0/1 (together the whole IPv4 internet) opens tcp port 8000; only TCP/UDP 80/443 may be open to the world.",
+    ]);
     // Overlapping ranges: only the ports both rules reach are open to everyone.
     expect(await inline({ ingress: [tcp(1000, 2000, ["0.0.0.0/1"]), tcp(1500, 3000, ["128.0.0.0/1"])] })).toEqual([
       "ingress[0] and ingress[1] together: ingress from 0.0.0.0/1 and 128.0.0.0/1 (together the whole IPv4 internet) opens tcp ports 1500-2000; only TCP/UDP 80/443 may be open to the world.",

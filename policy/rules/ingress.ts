@@ -121,6 +121,13 @@ export function judgeAlone(p: Permission): IngressFinding[] {
 const parsedOf = (p: Permission, family: IpFamily): Cidr[] =>
   p.cidrs.map(parseCidr).filter((c): c is Cidr => c !== undefined && c.family === family);
 
+/** True when the blocks of `family` in these permissions together cover the family. */
+const coversWith = (perms: readonly Permission[], family: IpFamily) =>
+  coversFamily(
+    perms.flatMap((p) => parsedOf(p, family)),
+    family,
+  );
+
 const MAX_PORT = 65535;
 
 /** The port range a permission reaches in its protocol; the whole range when it names none. */
@@ -156,11 +163,7 @@ function jointOpenings(perms: readonly Permission[], family: IpFamily): Opening[
     for (let i = 0; i + 1 < points.length; i++) {
       const [from, to] = ported ? [points[i], points[i + 1] - 1] : [0, MAX_PORT];
       const members = reach.filter((p) => !ported || (portRange(p)[0] <= from && to <= portRange(p)[1]));
-      const covers = (ps: Permission[]) =>
-        coversFamily(
-          ps.flatMap((p) => parsedOf(p, family)),
-          family,
-        );
+      const covers = (ps: Permission[]) => coversWith(ps, family);
       const owners = [...new Set(members.map((p) => p.owner))];
       const anyOwnerAlone = owners.some((o) => covers(members.filter((p) => p.owner === o)));
       const allProtocolRulesAlone = bucket !== "*" && covers(members.filter((p) => bucketOf(p) === "*"));
@@ -193,9 +196,11 @@ export function judgeTogether(perms: readonly Permission[]): IngressFinding[] {
   const findings: IngressFinding[] = [];
   for (const family of [4, 6] as const) {
     for (const opening of jointOpenings(perms, family)) {
-      const labels = joinList([...new Set(opening.members.map((m) => m.label))]);
-      const owners = [...new Set(opening.members.map((m) => m.owner))];
       const cover = coverTexts(opening.members, family);
+      // Name, and ask the opt-in of, only the permissions whose blocks make up the cover.
+      const contributors = opening.members.filter((m) => m.cidrs.some((c) => cover.includes(c.trim())));
+      const labels = joinList([...new Set(contributors.map((m) => m.label))]);
+      const owners = [...new Set(contributors.map((m) => m.owner))];
       const protocol = opening.bucket === "*" ? "-1" : opening.bucket.replace(/^other:/, "");
       const judged = judgeWorldPorts(protocol, opening.from, opening.to);
       if (judged.verdict === "ssh") {
