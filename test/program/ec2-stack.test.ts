@@ -4,7 +4,6 @@
  * engine receives them (protect, ignoreChanges), and every step connecting to the Elastic IP.
  * Prod (Pulumi.prod.yaml) for protection.
  */
-import { DEBIAN_AMI_OWNER } from "../../components/aws-host";
 import { FAKE_AMI, FAKE_IP, ProgramRun, Registration, isWrappedSecret, runProgram, stackConfig } from "./harness";
 
 const AWS_TYPES = {
@@ -103,7 +102,7 @@ describe("dev stack (EC2)", () => {
   test("AMI: the newest official Debian 12 image (owner 136693071363), and a newer AMI never replaces the host", () => {
     const ami = dev.calls.filter((c) => c.token === "aws:ec2/getAmi:getAmi");
     expect(ami).toHaveLength(1);
-    expect(DEBIAN_AMI_OWNER).toBe("136693071363");
+    // The Debian project's AWS account (https://wiki.debian.org/Cloud/AmazonEC2Image), spelled out here on purpose.
     expect(ami[0].inputs.owners).toEqual(["136693071363"]);
     expect(ami[0].inputs.mostRecent).toBe(true);
     expect(ami[0].inputs.filters).toEqual(
@@ -192,7 +191,9 @@ describe("dnsZoneId (Route 53)", () => {
 });
 
 describe("teardown (staging, review stacks)", () => {
-  test("destroy removes everything and never needs the host: nothing protected or retained, no remote delete", async () => {
+  // The destroy itself runs in the real-host test (test/host/deploy.test.ts "teardown"), with the host up
+  // and after it is gone; here: what makes the engine's destroy delete every AWS resource.
+  test("a review stack leaves nothing behind at destroy: nothing protected or retained, and no step has a remote delete", async () => {
     const run = await runProgram(stackConfig("staging"), { stack: "pr-42" });
     expect(run.error).toBeUndefined();
     const custom = run.registrations.filter((r) => r.custom);

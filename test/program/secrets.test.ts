@@ -25,8 +25,8 @@ const RUNS: [string, () => Promise<ProgramRun>][] = [
   ["existing host", () => runProgram(existingHostConfig())],
 ];
 
-/** The steps that read secrets on standard input. */
-const SECRET_STDIN = ["code-deploy-key", "env-server-env"];
+/** The steps that read secrets on standard input (the plan says which). */
+const SECRET_STDIN = STEPS.filter((d) => d.stdin).map((d) => d.name).sort();
 
 describe.each(RUNS)("%s", (_label, start) => {
   let run: ProgramRun;
@@ -81,12 +81,6 @@ describe.each(RUNS)("%s", (_label, start) => {
       expect([c.name, c.wire.logging]).toEqual([c.name, "stdoutAndStderr"]);
   });
 
-  test("the SSH private key is secret: the whole connection is a secret input and a secret output", () => {
-    for (const c of run.commands()) {
-      expect(isWrappedSecret(c.wire.connection)).toBe(true);
-      expect(c.options.additionalSecretOutputs).toContain("connection");
-    }
-  });
 
   test("the settings fingerprint is secret wherever it goes (every step that triggers on it), and only it", () => {
     const triggered = STEPS.filter((d) => d.triggers?.includes("settingsFingerprint"));
@@ -112,5 +106,24 @@ describe.each(RUNS)("%s", (_label, start) => {
     expect(leaks).toEqual([]);
     // No export derives from a secret, so none is marked secret (`pulumi stack output` shows them in clear).
     expect(Object.values(run.exports).map((out) => out.secret)).toEqual([false, false, false, false, false]);
+  });
+});
+
+describe("loadConfig hands out the secrets as secret Outputs (not pulumi-command's own marking)", () => {
+  test.each(["sshPrivateKey", "repoDeployKey", "appEnv"] as const)("%s", async (key) => {
+    const cfg = stackConfig("dev");
+    let secret: boolean | undefined;
+    let value: unknown;
+    await jest.isolateModulesAsync(async () => {
+      const pulumi = await import("@pulumi/pulumi");
+      await pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "django-deploy", "dev", false);
+      pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
+      const { loadConfig } = await import("../../components/config");
+      const out = loadConfig().secrets[key]!;
+      secret = await pulumi.isSecret(out);
+      value = await new Promise((resolve) => out.apply(resolve));
+    });
+    expect(secret).toBe(true);
+    expect(JSON.stringify(value)).toMatch(new RegExp(SECRET_MARKERS.join("|")));
   });
 });
