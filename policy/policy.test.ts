@@ -4,7 +4,7 @@
  * their own test files.
  */
 import { TYPES, goodTags, run } from "./harness";
-import { REQUIRED_TAGS, checkRequiredTags, policies, providerDefaultTags } from "./rules";
+import { checkRequiredTags, policies, providerDefaultTags } from "./rules";
 
 const goodInstance = {
   ami: "ami-123",
@@ -228,6 +228,5 @@ describe("required tags", () => {
     expect(providerDefaultTags(provider({ defaultTags: "not json" }))).toBeUndefined();
     expect(providerDefaultTags(provider({}))).toBeUndefined();
     expect(providerDefaultTags({})).toBeUndefined();
-    expect(REQUIRED_TAGS).toEqual(["Project", "Stack", "ManagedBy"]);
   });
 });
