@@ -41,3 +41,7 @@ export const publicIp = pulumi.output(address);
 export const sshCommand = pulumi.interpolate`ssh -p ${settings.sshPort} ${settings.hostUser}@${address}`;
 export const deployedCommit = site.value("commit");
 export const deployedRef = pulumi.interpolate`${settings.repoRef} (${deployedCommit})`;
+// What the host serves, as the switch recorded it (a rollback deploys previousCommit).
+export const liveCommit = site.value("liveCommit");
+export const previousCommit = site.value("previousCommit");
+export const keptReleases = site.value("keptReleases").apply((kept) => (kept ? kept.split(",") : []));

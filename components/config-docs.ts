@@ -1,6 +1,6 @@
 /**
  * Documentation of the configuration, derived from the one schema: the `config:` block of
- * Pulumi.yaml and the table in README.md. `npm run config-docs` prints both; a test keeps the
+ * Pulumi.yaml and the table in README.md. `npm run docs` writes both; a test keeps the
  * committed files in sync with the schema.
  */
 import { CONFIG_KEYS, ConfigKey, SECRET_KEYS, configSchema } from "./config-schema";
@@ -53,8 +53,4 @@ export function readmeTable(): string {
     return `| \`${d.key}\` | ${d.type} | ${def} | ${d.description.replace(/\|/g, "\\|")} |`;
   });
   return ["| key | type | default | meaning |", "| --- | --- | --- | --- |", ...rows].join("\n") + "\n";
-}
-
-if (require.main === module) {
-  process.stdout.write(`${pulumiYamlConfig()}\n${readmeTable()}`);
 }

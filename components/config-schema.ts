@@ -13,8 +13,8 @@ export type SecretKey = (typeof SECRET_KEYS)[number];
 const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
 export const LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory";
 
-/** Names the program sets itself in `.server.envrc`; appEnv may not redefine them. */
-export const RESERVED_ENV = ["STATIC_ROOT", "MEDIA_ROOT"] as const;
+/** Names runinenv.sh sets itself for every app process (after reading appEnv); appEnv may not define them. */
+export const RESERVED_ENV = ["STATIC_ROOT", "MEDIA_ROOT", "VIRTUAL_ENV", "PATH", "PYTHONHOME", "DJANGO_DEPLOY_RELEASE"] as const;
 /** Names bash treats specially (read-only, computed, or checked on assignment): `.server.envrc` cannot set them. */
 export const SHELL_SPECIAL_ENV =
   /^(?:_|BASH[A-Z0-9_]*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND)$/;
@@ -178,8 +178,31 @@ export const configSchema = z
       .describe("Directory holding one directory per site: <baseDir>/<domain>/."),
     appUser: pattern(UNIX_USER, "a Unix user name such as django")
       .refine((u) => u !== "root", "must not be root: the app never runs as root")
+      // The build user is <appUser>-build, and a Unix user name holds at most 32 characters.
+      .refine((u) => u.length <= 26, "must be at most 26 characters (the program adds <appUser>-build, the user that builds releases)")
       .default("django")
-      .describe("Unprivileged user that owns the code and runs Gunicorn, Celery and beat."),
+      .describe(
+        "Unprivileged user that runs Gunicorn, Celery and beat. It can write only media/, var/, logs/ and run/; releases are built by <appUser>-build.",
+      ),
+    keepReleases: int("Releases kept on the host for rollback (the live one and the one before it are always kept).", 2, 50).default(5),
+    healthCheckPath: pattern(
+      /^\/[A-Za-z0-9._~/-]{0,200}(?:\?[A-Za-z0-9._~=&-]{0,200})?$/,
+      "a URL path such as /healthz or /health?deep=1 (letters, digits, . _ ~ / -, and = & in the query)",
+    )
+      .optional()
+      .describe(
+        "A view of the app that answers 2xx when it is healthy. Unset: / is asked, and any answer below 500 except 400 proves the app loads and routes.",
+      ),
+    deployLockTimeout: int(
+      "Seconds a deploy step waits for another deploy of the same site on the same host to finish before it gives up.",
+      10,
+      3600,
+    ).default(600),
+    healthCheckTimeout: int(
+      "Seconds a new release has to answer its health check before the switch gives up (the live release keeps serving).",
+      5,
+      600,
+    ).default(30),
   })
   .strict();
 

@@ -141,7 +141,11 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
     problems.push(`${key("certbotEmail")}: is required when tls is on: an email address such as ops@example.com for the ACME account`);
   }
   for (const name of RESERVED_ENV) {
-    if (name in s.appEnv) problems.push(`${key("appEnv")}: must not set ${name}: the program sets it to the site's public/ directory`);
+    if (name in s.appEnv)
+      problems.push(`${key("appEnv")}: must not set ${name}: runinenv.sh sets it for every app process (the release's own)`);
+  }
+  for (const name of Object.keys(s.appEnv).filter((n) => n.startsWith("__dd_"))) {
+    problems.push(`${key("appEnv")}: must not set ${name}: names starting with __dd_ belong to runinenv.sh`);
   }
   for (const name of Object.keys(s.appEnv).filter((n) => SHELL_SPECIAL_ENV.test(n))) {
     problems.push(`${key("appEnv")}: must not set ${name}: bash gives that name a meaning of its own, so .server.envrc cannot set it`);
@@ -150,13 +154,14 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   if (raw.appEnv !== undefined && Object.prototype.hasOwnProperty.call(JSON.parse(raw.appEnv), "__proto__")) {
     problems.push(`${key("appEnv")}: must not set __proto__: not usable as a setting name here`);
   }
-  const { socket } = layoutOf({
+  // The longest socket path of the layout (nginx connects through live.sock, which is shorter).
+  const socket = layoutOf({
     baseDir: s.baseDir,
     domain: s.domain,
     appUser: s.appUser,
     djangoDir: s.djangoDir,
     homepageDir: s.homepageDir,
-  });
+  }).socket("a");
   if (Buffer.byteLength(socket) > UNIX_SOCKET_PATH_MAX) {
     problems.push(
       `${key("baseDir")}: is too long for this domain: the Gunicorn socket ${socket} would be ${Buffer.byteLength(socket)} bytes, a unix socket path holds at most ${UNIX_SOCKET_PATH_MAX}; use a shorter baseDir such as /srv${describeValue("baseDir", raw)}`,
@@ -165,7 +170,7 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   for (const k of ["djangoDir", "homepageDir"] as const) {
     if (RESERVED_DIRS.includes(s[k])) {
       problems.push(
-        `${key(k)}: must not be one of ${RESERVED_DIRS.join(", ")}: the program owns those directories${describeValue(k, raw)}`,
+        `${key(k)}: must not be one of ${RESERVED_DIRS.join(", ")}: the program creates those in every release${describeValue(k, raw)}`,
       );
     }
   }

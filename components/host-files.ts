@@ -1,13 +1,15 @@
 /**
  * Pure renderers of every public file django-deploy writes on a host and of every step script that
  * writes them. Templates see public settings only (secrets are rendered by secret-files.ts, onto
- * standard input). Components only wire these strings into remote commands; tests and
- * `npm run render` read them directly.
+ * standard input), plus the values earlier steps printed (a release's commit, …) when a step reads
+ * them. Components only wire these strings into remote commands; tests and `npm run render` read
+ * them directly.
  */
+import { createHash } from "crypto";
 import * as path from "path";
 import type { Settings } from "./config";
-import { HostFileName, Layout, SECRET_HOST_FILES, layoutOf, siteSlug } from "./layout";
-import type { PlannedStep } from "./plan";
+import { HostFileName, Layout, SECRET_HOST_FILES, Slot, layoutOf, siteSlug } from "./layout";
+import type { PlannedStep, StepValue } from "./plan";
 import { publicSettings, render, sh } from "./templates";
 
 /** Packages every site needs; `extraPackages` adds to them. */
@@ -15,6 +17,7 @@ export const BASE_PACKAGES = [
   "ca-certificates",
   "sudo",
   "procps",
+  "curl",
   "git",
   "python3-venv",
   "nginx",
@@ -26,40 +29,71 @@ export const BASE_PACKAGES = [
 /** Host files rendered from templates (the secret ones, and the CA bundle assembled on the host, are not). */
 export type RenderedHostFile = Exclude<HostFileName, "deploy-key" | "server.envrc" | "acme-ca.pem">;
 
-const TEMPLATE: Record<RenderedHostFile, string> = {
-  "20auto-upgrades": "20auto-upgrades",
-  "sshd.conf": "sshd.conf",
-  "sysctl.conf": "sysctl.conf",
-  "runinenv.sh": "runinenv.sh",
-  "gunicorn.conf.py": "gunicorn.conf.py",
-  "supervisor.conf": "supervisor/programs.conf",
-  "acme-bootstrap.conf": "nginx/acme-bootstrap.conf",
-  "certbot-ca.conf": "certbot-ca.conf",
-  "certbot-deploy-hook.sh": "certbot-deploy-hook.sh",
-  "site.conf": "nginx/site.conf",
+/** Values of earlier steps, by name; what `npm run render` and the tests use when none are known. */
+export type StepValues = Partial<Record<StepValue, string>>;
+export const PLACEHOLDER_VALUES: Required<StepValues> = {
+  commit: "<commit>",
+  requirementsHash: "<requirements-hash>",
+  settingsFingerprint: "<settings-fingerprint>",
+  liveCommit: "<live-commit>",
+  previousCommit: "<previous-commit>",
+  keptReleases: "<kept-releases>",
 };
 
 export interface TemplateContext {
   s: Settings;
   p: Layout;
   group: string;
-  programs: string[];
   dirname: (p: string) => string;
 }
 
 export function templateContext(s: Settings): TemplateContext {
-  const p = layoutOf(s);
-  const group = siteSlug(s);
-  const programs = s.celeryApp ? [`${group}-web`, `${group}-celery`, `${group}-beat`] : [`${group}-web`];
-  return { s: publicSettings(s), p, group, programs, dirname: (p: string) => path.posix.dirname(p) };
+  return { s: publicSettings(s), p: layoutOf(s), group: siteSlug(s), dirname: (p: string) => path.posix.dirname(p) };
 }
 
-/** Every public configuration file written on the host, by its name, as it will be on disk. */
-export function renderHostFiles(s: Settings): Record<RenderedHostFile, string> {
+/** The context of a file that belongs to a release (and, for the web programs, to a slot). */
+const releaseFile = (template: string, slot?: Slot) => ({
+  template,
+  extra: (ctx: TemplateContext, v: StepValues) => {
+    const commit = v.commit ?? PLACEHOLDER_VALUES.commit;
+    return { slot, commit, release: ctx.p.release(commit) };
+  },
+});
+
+const TEMPLATES: Record<RenderedHostFile, { template: string; extra?: (ctx: TemplateContext, v: StepValues) => object }> = {
+  "20auto-upgrades": { template: "20auto-upgrades" },
+  "sshd.conf": { template: "sshd.conf" },
+  "sysctl.conf": { template: "sysctl.conf" },
+  "runinenv.sh": { template: "runinenv.sh" },
+  "gunicorn-a.conf.py": releaseFile("gunicorn.conf.py", "a"),
+  "gunicorn-b.conf.py": releaseFile("gunicorn.conf.py", "b"),
+  "supervisor-web-a.conf": releaseFile("supervisor/web.conf", "a"),
+  "supervisor-web-b.conf": releaseFile("supervisor/web.conf", "b"),
+  "supervisor-celery-a.conf": releaseFile("supervisor/celery.conf", "a"),
+  "supervisor-celery-b.conf": releaseFile("supervisor/celery.conf", "b"),
+  "supervisor-beat.conf": releaseFile("supervisor/beat.conf"),
+  "acme-bootstrap.conf": { template: "nginx/acme-bootstrap.conf" },
+  "certbot-ca.conf": { template: "certbot-ca.conf" },
+  "certbot-deploy-hook.sh": { template: "certbot-deploy-hook.sh" },
+  "site.conf": { template: "nginx/site.conf" },
+};
+
+/**
+ * Every public configuration file written on the host, by its name, as it will be on disk. The files
+ * of a release (Gunicorn and supervisord programs) name `values.commit`'s release.
+ */
+export function renderHostFiles(s: Settings, values: StepValues = {}): Record<RenderedHostFile, string> {
   const ctx = templateContext(s);
   const out = {} as Record<RenderedHostFile, string>;
-  for (const [name, template] of Object.entries(TEMPLATE) as [RenderedHostFile, string][]) out[name] = render(template, ctx);
+  for (const [name, t] of Object.entries(TEMPLATES) as [RenderedHostFile, (typeof TEMPLATES)[RenderedHostFile]][]) {
+    out[name] = render(t.template, { ...ctx, ...(t.extra?.(ctx, values) ?? {}) });
+  }
   return out;
+}
+
+/** The detached script the switch leaves behind to stop the old slot and prune (a file of its own for checks). */
+export function renderSwitchFinisher(s: Settings): string {
+  return render("partials/switch-finisher.sh", templateContext(s));
 }
 
 /** The packages the host-packages step ensures. */
@@ -67,16 +101,19 @@ export function packagesOf(s: Settings): string[] {
   return [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages])];
 }
 
-const isRendered = (name: HostFileName): name is RenderedHostFile => name in TEMPLATE;
+const isRendered = (name: HostFileName): name is RenderedHostFile => name in TEMPLATES;
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
 /**
- * The bash script of one step: the shared helpers, then the step itself (run as root). A template
- * installs files only through `it.install(name)` (a rendered file, embedded as a quoted
- * here-document) or `it.place(name)` (the file's path, mode and owner, for content arriving another
- * way); the files it installs must be exactly the step's `installs` in the plan.
+ * The bash script of one step: the shared helpers, the values it reads, then the step itself (run
+ * as root). A template installs files only through `it.install(name)` (a rendered file, embedded as a
+ * quoted here-document) or `it.place(name)` (the file's path, mode and owner, for content arriving
+ * another way); the files it installs must be exactly the step's `installs` in the plan.
  */
-export function renderStepScript(s: Settings, step: PlannedStep, files: Record<RenderedHostFile, string> = renderHostFiles(s)): string {
+export function renderStepScript(s: Settings, step: PlannedStep, values: StepValues = {}): string {
   const ctx = templateContext(s);
+  const known = { ...PLACEHOLDER_VALUES, ...values };
+  const files = renderHostFiles(s, known);
   const installed: HostFileName[] = [];
   const place = (name: HostFileName): string => {
     if (!step.installs.includes(name)) throw new Error(`step ${step.name} installs ${name}, which the plan does not list for it`);
@@ -88,11 +125,32 @@ export function renderStepScript(s: Settings, step: PlannedStep, files: Record<R
     if (!isRendered(name) || SECRET_HOST_FILES.includes(name)) throw new Error(`${name} is not a rendered host file: use it.place`);
     return `install_file ${place(name)} <<'DJANGO_DEPLOY_FILE'\n${files[name].replace(/\n$/, "")}\nDJANGO_DEPLOY_FILE`;
   };
-  const body = render(step.template, { ...ctx, step, files, install, place, packages: packagesOf(s) });
+  // What the live slot must run for the switch to be a no-op: this release's program files.
+  const configHash = sha256(
+    [
+      files["gunicorn-a.conf.py"],
+      files["supervisor-web-a.conf"],
+      ...(s.celeryApp ? [files["supervisor-celery-a.conf"], files["supervisor-beat.conf"]] : []),
+    ].join("\0"),
+  );
+  const body = render(step.template, {
+    ...ctx,
+    step,
+    files,
+    install,
+    place,
+    packages: packagesOf(s),
+    healthPath: s.healthCheckPath ?? "/",
+    configHash,
+    finisher: step.name === "app-switch" ? renderSwitchFinisher(s).replace(/\n$/, "") : "",
+  });
   const missing = step.installs.filter((n) => !installed.includes(n));
   if (missing.length > 0) throw new Error(`step ${step.name} does not install ${missing.join(", ")}, which the plan lists for it`);
   const lib = step.name === "host-wait" ? "set -euo pipefail\n" : render("partials/step-lib.sh", ctx);
-  return `#!/bin/bash\n# django-deploy step "${step.name}" for ${s.domain}\n${lib}${body}`;
+  const reads = step.reads.length
+    ? `# Values printed by earlier steps (a new value changes this command, so the step runs again):\n${step.reads.map((v) => `${v}=${sh(known[v])}`).join("\n")}\n`
+    : "";
+  return `#!/bin/bash\n# django-deploy step "${step.name}" for ${s.domain}\n${lib}${reads}${body}`;
 }
 
 /**

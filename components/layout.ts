@@ -2,6 +2,10 @@
  * Where everything lives on the host, derived from validated settings (pure). Every path the
  * program uses, and where each host file lands (path, mode, owner), is answered here: templates,
  * validation and tests ask the layout instead of spelling paths out.
+ *
+ * The site directory and everything root writes are root's; the app user can write only media/,
+ * var/ (its state), logs/ (its own logs) and run/ (its sockets). Code, virtualenvs and static files
+ * belong to a build user the app user is not (see README "Releases").
  */
 
 /** The settings the layout depends on (validation asks it before the whole configuration is known). */
@@ -20,6 +24,10 @@ export interface Placement {
   owner: string;
 }
 
+/** The web program slots: a release starts in the idle one, beside the live one. */
+export const SLOTS = ["a", "b"] as const;
+export type Slot = (typeof SLOTS)[number];
+
 /** The host files, by the name templates and tests use for them. */
 export const HOST_FILES = [
   "20auto-upgrades",
@@ -28,8 +36,13 @@ export const HOST_FILES = [
   "deploy-key",
   "server.envrc",
   "runinenv.sh",
-  "gunicorn.conf.py",
-  "supervisor.conf",
+  "gunicorn-a.conf.py",
+  "gunicorn-b.conf.py",
+  "supervisor-web-a.conf",
+  "supervisor-web-b.conf",
+  "supervisor-celery-a.conf",
+  "supervisor-celery-b.conf",
+  "supervisor-beat.conf",
   "acme-bootstrap.conf",
   "acme-ca.pem",
   "certbot-ca.conf",
@@ -42,26 +55,40 @@ export type HostFileName = (typeof HOST_FILES)[number];
 export const SECRET_HOST_FILES: readonly HostFileName[] = ["deploy-key", "server.envrc"];
 
 export interface Layout {
-  /** `<baseDir>/<domain>`: the parent repository's checkout and everything the site keeps beside it. */
+  /** `<baseDir>/<domain>`: root's; holds everything below. */
   site: string;
-  code: string;
-  homepage: string;
-  public: string;
+  /** root:app 0750: the server settings, the wrapper, the Gunicorn configs, the deploy key. */
+  etc: string;
+  /** Bare mirrors of the parent repository and its submodules (the build user's). */
+  cache: string;
+  /** `releases/<commit>`: each release's code, exported from the cache (the build user's). */
+  releases: string;
+  /** `venvs/<sha256 of requirements.txt>` (the build user's). */
+  venvs: string;
+  /** The static pool every kept release's collectstatic is merged into; nginx serves /static/ from it. */
   static: string;
   media: string;
   logs: string;
   var: string;
   run: string;
-  socket: string;
-  venv: string;
+  /** `current -> releases/<commit>`: the live release (nginx serves its homepage). */
+  current: string;
+  /** `live.sock -> run/web-<slot>.sock`: nginx's upstream; the switch renames it atomically. */
+  liveSocket: string;
   envrc: string;
   runinenv: string;
-  gunicornConf: string;
   beatSchedule: string;
-  envrcStamp: string;
-  home: string;
-  sshDir: string;
   deployKey: string;
+  /** root's: supervisord's program logs (supervisord opens them as root). */
+  programLogs: string;
+  /** root's: the deploy state (live slot and commit, previous commit, release history). */
+  state: string;
+  /** The lock every deploy step of this site holds. */
+  lock: string;
+  home: string;
+  /** The user that builds releases (git, pip, collectstatic): not the app user. */
+  buildUser: string;
+  buildHome: string;
   acmeWebroot: string;
   /** The certificate's directory under /etc/letsencrypt/live. */
   certificateDir: string;
@@ -71,48 +98,57 @@ export interface Layout {
   nginxSite: string;
   nginxEnabled: string;
   nginxDefaultSite: string;
-  supervisorConf: string;
-  /** Directories inside the site directory that are the program's: a submodule may not be called so. */
+  /** Directories inside a release that are the program's: a submodule may not be called so. */
   reservedDirs: readonly string[];
-  /** Entries of the site directory git must ignore (they are not part of the checkout). */
-  untracked: readonly string[];
   /** Where each host file lands. */
   files: Readonly<Record<HostFileName, Placement>>;
+  /** A release's directory (its real path: Gunicorn resolves its working directory once). */
+  release(commit: string): string;
+  /** A web slot's Gunicorn socket. */
+  socket(slot: Slot): string;
 }
 
-/** Directory names inside the site directory that belong to the program. */
-export const RESERVED_DIRS: readonly string[] = ["public", "logs", "ENV", "var", "run", ".git"];
+/** Names inside a release that the program creates: a submodule directory may not be called so. */
+export const RESERVED_DIRS: readonly string[] = ["ENV", "static", ".git", ".django-deploy-release"];
 
-/** Supervisor group and nginx upstream name of a site: its domain with dots as dashes. */
+/** The supervisord program prefix and nginx upstream name of a site: its domain with dots as dashes. */
 export function siteSlug(s: Pick<LayoutInput, "domain">): string {
   return s.domain.replace(/\./g, "-");
 }
 
+/** The build user of a site's app user (at most 32 characters: validation keeps appUser short enough). */
+export const buildUserOf = (appUser: string) => `${appUser}-build`;
+
 export function layoutOf(s: LayoutInput): Layout {
   const site = `${s.baseDir}/${s.domain}`;
   const home = `/home/${s.appUser}`;
-  const app = `${s.appUser}:${s.appUser}`;
+  const buildUser = buildUserOf(s.appUser);
+  const etc = `${site}/etc`;
   const certificateDir = `/etc/letsencrypt/live/${s.domain}`;
+  const slug = siteSlug(s);
   const p = {
     site,
-    code: `${site}/${s.djangoDir}`,
-    homepage: `${site}/${s.homepageDir}`,
-    public: `${site}/public`,
-    static: `${site}/public/static`,
-    media: `${site}/public/media`,
+    etc,
+    cache: `${site}/cache`,
+    releases: `${site}/releases`,
+    venvs: `${site}/venvs`,
+    static: `${site}/static`,
+    media: `${site}/media`,
     logs: `${site}/logs`,
     var: `${site}/var`,
     run: `${site}/run`,
-    socket: `${site}/run/gunicorn.sock`,
-    venv: `${site}/ENV`,
-    envrc: `${site}/.server.envrc`,
-    runinenv: `${site}/runinenv.sh`,
-    gunicornConf: `${site}/gunicorn.conf.py`,
+    current: `${site}/current`,
+    liveSocket: `${site}/live.sock`,
+    envrc: `${etc}/server.envrc`,
+    runinenv: `${etc}/runinenv.sh`,
     beatSchedule: `${site}/var/celerybeat-schedule`,
-    envrcStamp: `${site}/var/.envrc.applied`,
+    deployKey: `${etc}/deploy_key`,
+    programLogs: `/var/log/django-deploy/${s.domain}`,
+    state: `/var/lib/django-deploy/${s.domain}`,
+    lock: `/run/django-deploy/${s.domain}.lock`,
     home,
-    sshDir: `${home}/.ssh`,
-    deployKey: `${home}/.ssh/deploy_key`,
+    buildUser,
+    buildHome: `/home/${buildUser}`,
     acmeWebroot: `/var/lib/django-deploy/acme/${s.domain}`,
     certificateDir,
     certificate: `${certificateDir}/fullchain.pem`,
@@ -121,19 +157,26 @@ export function layoutOf(s: LayoutInput): Layout {
     nginxSite: `/etc/nginx/sites-available/${s.domain}.conf`,
     nginxEnabled: `/etc/nginx/sites-enabled/${s.domain}.conf`,
     nginxDefaultSite: "/etc/nginx/sites-enabled/default",
-    supervisorConf: `/etc/supervisor/conf.d/${siteSlug(s)}.conf`,
     reservedDirs: RESERVED_DIRS,
   };
   const at = (path: string, mode: string, owner: string): Placement => ({ path, mode, owner });
+  const appGroup = `root:${s.appUser}`;
   const files: Record<HostFileName, Placement> = {
     "20auto-upgrades": at("/etc/apt/apt.conf.d/20auto-upgrades", "0644", "root:root"),
     "sshd.conf": at("/etc/ssh/sshd_config.d/50-django-deploy.conf", "0644", "root:root"),
     "sysctl.conf": at("/etc/sysctl.d/60-django-deploy.conf", "0644", "root:root"),
-    "deploy-key": at(p.deployKey, "0600", app),
-    "server.envrc": at(p.envrc, "0600", app),
-    "runinenv.sh": at(p.runinenv, "0750", `root:${s.appUser}`),
-    "gunicorn.conf.py": at(p.gunicornConf, "0640", `root:${s.appUser}`),
-    "supervisor.conf": at(p.supervisorConf, "0644", "root:root"),
+    // Readable by the build user only (git fetches as that user).
+    "deploy-key": at(p.deployKey, "0640", `root:${buildUser}`),
+    // Readable by the app user and the build user (a member of the app's group), writable by nobody but root.
+    "server.envrc": at(p.envrc, "0640", appGroup),
+    "runinenv.sh": at(p.runinenv, "0750", appGroup),
+    "gunicorn-a.conf.py": at(`${etc}/gunicorn-a.conf.py`, "0640", appGroup),
+    "gunicorn-b.conf.py": at(`${etc}/gunicorn-b.conf.py`, "0640", appGroup),
+    "supervisor-web-a.conf": at(`/etc/supervisor/conf.d/${slug}-web-a.conf`, "0644", "root:root"),
+    "supervisor-web-b.conf": at(`/etc/supervisor/conf.d/${slug}-web-b.conf`, "0644", "root:root"),
+    "supervisor-celery-a.conf": at(`/etc/supervisor/conf.d/${slug}-celery-a.conf`, "0644", "root:root"),
+    "supervisor-celery-b.conf": at(`/etc/supervisor/conf.d/${slug}-celery-b.conf`, "0644", "root:root"),
+    "supervisor-beat.conf": at(`/etc/supervisor/conf.d/${slug}-beat.conf`, "0644", "root:root"),
     // The bootstrap stands in for the site until the first certificate exists: same place.
     "acme-bootstrap.conf": at(p.nginxSite, "0644", "root:root"),
     "acme-ca.pem": at("/etc/django-deploy/acme-ca.pem", "0644", "root:root"),
@@ -141,8 +184,10 @@ export function layoutOf(s: LayoutInput): Layout {
     "certbot-deploy-hook.sh": at("/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx", "0755", "root:root"),
     "site.conf": at(p.nginxSite, "0644", "root:root"),
   };
-  const untracked = ["public", "logs", "var", "run", "ENV", ".server.envrc", "runinenv.sh", "gunicorn.conf.py"].map(
-    (n) => `/${n}${n.includes(".") ? "" : "/"}`,
-  );
-  return { ...p, untracked, files };
+  return {
+    ...p,
+    files,
+    release: (commit: string) => `${p.releases}/${commit}`,
+    socket: (slot: Slot) => `${p.run}/web-${slot}.sock`,
+  };
 }

@@ -18,8 +18,13 @@ export const COMPONENTS = {
 } as const;
 export type ComponentName = keyof typeof COMPONENTS;
 
-/** Values that flow between steps: printed by one step (`produces`), read by others as triggers. */
-export type StepValue = "commit" | "requirementsHash" | "settingsFingerprint";
+/**
+ * Values that flow between steps: printed by one step (`produces`, its last line of output), then
+ * written into the scripts of the steps that read them (`reads`: a changed value changes their
+ * command, so they re-run), or passed as a trigger (`triggers`: for the secret fingerprint, which
+ * no command string may hold).
+ */
+export type StepValue = "commit" | "requirementsHash" | "settingsFingerprint" | "liveCommit" | "previousCommit" | "keptReleases";
 /** Secret material a step reads on standard input, rendered by secret-files.ts. */
 export type SecretInput = "deployKey" | "serverEnv";
 /** Resources outside the plan a step may wait for: the EC2 host, the DNS records. */
@@ -38,7 +43,9 @@ export interface StepDefinition {
   installs?: readonly HostFileName[] | ((s: Settings) => readonly HostFileName[]);
   /** Steps (or outside resources) that must be done first; absent steps are skipped. */
   after: readonly string[];
-  /** Values whose change re-runs the step (pulumi-command replaces it). */
+  /** Values written into the step's script as shell variables of the same name. */
+  reads?: readonly StepValue[];
+  /** Values whose change re-runs the step (pulumi-command replaces it) without entering its script. */
   triggers?: readonly StepValue[];
   /** Values the step prints as one JSON line on its last line of output. */
   produces?: readonly StepValue[];
@@ -46,8 +53,6 @@ export interface StepDefinition {
   /** Keep retrying the SSH connection: the host may still be booting. */
   waitForHost?: boolean;
 }
-
-const RELEASE_TRIGGERS: readonly StepValue[] = ["commit", "requirementsHash", "settingsFingerprint"];
 
 export const STEPS: readonly StepDefinition[] = [
   { name: "host-wait", component: "host", does: "SSH up, boot finished (cloud-init, systemd)", after: ["server"], waitForHost: true },
@@ -58,11 +63,11 @@ export const STEPS: readonly StepDefinition[] = [
     after: ["host-wait"],
     installs: ["20auto-upgrades", "sshd.conf", "sysctl.conf"],
   },
-  { name: "host-layout", component: "host", does: "app user and the site's directories", after: ["host-packages"] },
+  { name: "host-layout", component: "host", does: "app and build users, the site's directories", after: ["host-packages"] },
   {
     name: "code-deploy-key",
     component: "code",
-    does: "the repository deploy key, for the app user only",
+    does: "the repository deploy key, for the build user only",
     when: (s) => s.hasDeployKey,
     condition: "repoDeployKey is set",
     after: ["host-layout"],
@@ -72,40 +77,55 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "code-checkout",
     component: "code",
-    does: "parent repository and submodules at repoRef; prints the commit and the requirements hash",
+    does: "releases/<commit>: the parent repository and submodules at repoRef, from mirrors in cache/; prints the commit and the requirements hash",
     after: ["host-layout", "code-deploy-key"],
     produces: ["commit", "requirementsHash"],
   },
   {
     name: "env-venv",
     component: "env",
-    does: "the virtualenv ENV with requirements.txt",
+    does: "venvs/<requirements hash>, built aside by the build user (shared by releases with the same requirements)",
     after: ["code-checkout"],
-    triggers: ["requirementsHash"],
+    reads: ["requirementsHash"],
   },
   {
     name: "env-server-env",
     component: "env",
-    does: ".server.envrc from the secret settings",
-    after: ["env-venv"],
+    does: "etc/server.envrc from the secret settings",
+    after: ["host-layout"],
     installs: ["server.envrc"],
     stdin: "serverEnv",
   },
-  { name: "env-runinenv", component: "env", does: "runinenv.sh", after: ["env-server-env"], installs: ["runinenv.sh"] },
+  {
+    name: "env-runinenv",
+    component: "env",
+    does: "etc/runinenv.sh, the wrapper every app process runs through",
+    after: ["host-layout"],
+    installs: ["runinenv.sh"],
+  },
   {
     name: "app-release",
     component: "app",
-    does: "migrate, collectstatic, loaddata",
-    after: ["env-runinenv"],
-    triggers: RELEASE_TRIGGERS,
+    does: "release tasks before the switch: collectstatic into the shared pool, migrate, loaddata",
+    after: ["env-venv", "env-server-env", "env-runinenv"],
+    reads: ["commit"],
+    triggers: ["settingsFingerprint"],
   },
   {
-    name: "app-supervisor",
+    name: "app-switch",
     component: "app",
-    does: "Gunicorn, Celery worker and beat under supervisord (HUP for new code, restart for new settings)",
+    does: "the new release in the idle web slot, health-checked, then nginx, Celery and beat moved to it; prints live, previous and kept releases",
     after: ["app-release"],
-    installs: ["gunicorn.conf.py", "supervisor.conf"],
-    triggers: RELEASE_TRIGGERS,
+    reads: ["commit"],
+    triggers: ["settingsFingerprint"],
+    installs: (s) => [
+      "gunicorn-a.conf.py",
+      "gunicorn-b.conf.py",
+      "supervisor-web-a.conf",
+      "supervisor-web-b.conf",
+      ...(s.celeryApp ? (["supervisor-celery-a.conf", "supervisor-celery-b.conf", "supervisor-beat.conf"] as const) : []),
+    ],
+    produces: ["liveCommit", "previousCommit", "keptReleases"],
   },
   {
     name: "web-acme-bootstrap",
@@ -128,8 +148,8 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "web-nginx-site",
     component: "web",
-    does: "the nginx site (kept if the new one fails nginx -t)",
-    after: ["host-layout", "dns", "app-supervisor", "web-certificate"],
+    does: "the nginx site, upstream live.sock (kept if the new one fails nginx -t)",
+    after: ["host-layout", "dns", "app-switch", "web-certificate"],
     installs: ["site.conf"],
   },
 ];
@@ -143,6 +163,7 @@ export interface PlannedStep {
   /** Steps of this plan (in order) and outside resources the step waits for. */
   after: readonly string[];
   external: readonly ExternalDependency[];
+  reads: readonly StepValue[];
   triggers: readonly StepValue[];
   produces: readonly StepValue[];
   stdin?: SecretInput;
@@ -162,6 +183,7 @@ export function stepPlan(s: Settings): PlannedStep[] {
     installs: typeof d.installs === "function" ? d.installs(s) : (d.installs ?? []),
     after: d.after.filter((a) => names.has(a)),
     external: d.after.filter((a): a is ExternalDependency => EXTERNAL.includes(a)),
+    reads: d.reads ?? [],
     triggers: d.triggers ?? [],
     produces: d.produces ?? [],
     ...(d.stdin ? { stdin: d.stdin } : {}),

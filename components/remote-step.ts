@@ -20,7 +20,7 @@ export interface HostConnection {
 export interface RemoteStepArgs {
   connection: HostConnection;
   /** The step's bash script (see host-files.ts); it becomes the readable command string. */
-  script: string;
+  script: pulumi.Input<string>;
   /** Secret material the script reads from standard input (a secret Output, see secret-files.ts). */
   secretStdin?: pulumi.Output<string>;
   /** Values that, when changed, re-run the step (pulumi-command replaces the resource). */
@@ -49,7 +49,7 @@ export function remoteStep(name: string, args: RemoteStepArgs, opts: pulumi.Cust
     name,
     {
       connection: connectionArgs(args.connection, args.waitForHost),
-      create: stepCommand(args.script),
+      create: pulumi.output(args.script).apply(stepCommand),
       ...(args.secretStdin ? { stdin: args.secretStdin } : {}),
       ...(args.triggers ? { triggers: args.triggers } : {}),
       logging: secret ? "none" : "stdoutAndStderr",

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import type { Settings } from "./config";
-import { renderHostFiles, renderStepScript } from "./host-files";
+import { renderStepScript } from "./host-files";
 import { COMPONENTS, ComponentName, ExternalDependency, PlannedStep, SecretInput, StepValue } from "./plan";
 import { HostConnection, remoteStep } from "./remote-step";
 
@@ -56,14 +56,13 @@ export function parseProduced(step: string, stdout: string, names: readonly Step
   } catch {
     throw new Error(`${step}: unexpected output (want a JSON line with ${names.join(", ")}): ${line}`);
   }
-  const missing = names.filter((n) => typeof parsed[n] !== "string" || parsed[n] === "");
+  const missing = names.filter((n) => typeof parsed[n] !== "string");
   if (missing.length > 0) throw new Error(`${step}: output lacks ${missing.join(", ")}: ${line}`);
   return Object.fromEntries(names.map((n) => [n, parsed[n] as string]));
 }
 
 /** Create every step of the plan, in order, under its component. */
 export function instantiateSteps(args: SiteStepsArgs): SiteSteps {
-  const files = renderHostFiles(args.settings);
   const groups: Partial<Record<ComponentName, StepGroup>> = {};
   const steps: Record<string, command.remote.Command> = {};
   const values: Partial<Record<StepValue, pulumi.Output<string>>> = Object.fromEntries(
@@ -79,11 +78,17 @@ export function instantiateSteps(args: SiteStepsArgs): SiteSteps {
     const stdin = step.stdin ? args.stdin[step.stdin] : undefined;
     if (step.stdin && !stdin) throw new Error(`step ${step.name} reads ${step.stdin} on stdin, which is not configured`);
     const dependsOn = [...step.after.map((n) => steps[n]), ...step.external.flatMap((e) => args.external[e] ?? [])];
+    // A step that reads values gets its script once they are known (in a preview: unknown, so changed).
+    const script = step.reads.length
+      ? pulumi
+          .all(step.reads.map(valueOf))
+          .apply((vs) => renderStepScript(args.settings, step, Object.fromEntries(step.reads.map((v, i) => [v, vs[i]]))))
+      : renderStepScript(args.settings, step);
     const cmd = remoteStep(
       step.name,
       {
         connection: args.connection,
-        script: renderStepScript(args.settings, step, files),
+        script,
         ...(stdin ? { secretStdin: stdin } : {}),
         ...(step.triggers.length ? { triggers: step.triggers.map(valueOf) } : {}),
         waitForHost: step.waitForHost,

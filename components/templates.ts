@@ -29,6 +29,11 @@ export function sh(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
+/** Always single-quoted (for assignments shellcheck would otherwise read as arithmetic, e.g. x=a-1). */
+export function shq(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
 /** A Python string literal (JSON strings are valid Python literals for the characters we allow). */
 export function py(value: string): string {
   return JSON.stringify(value);
@@ -58,5 +63,5 @@ export function publicSettings(s: Settings): Settings {
 }
 
 export function render(template: string, data: object): string {
-  return eta.render(`${template}.eta`, { sh, py, ...data });
+  return eta.render(`${template}.eta`, { sh, shq, py, ...data });
 }

@@ -9,6 +9,8 @@
  *                            JSON, else a string), printing each step as it starts and finishes.
  *                            Exits non-zero when the apply fails.
  *   preview [--set …]        what `up` would run, running nothing.
+ *   rollback [--set …]       up with repoRef set to the release that was live before the current one
+ *                            (the state's previousCommit): a kept release, so only the switch runs.
  *   status [--json]          where the site is: {"ip", "user", "privateKeyPath", "knownHostsPath",
  *                            "reposDir", "domain"}; exits 1 when no site is running.
  *   down                     stop and remove the host, the servers and .sandbox/.
@@ -20,6 +22,7 @@ import { spawnSync } from "child_process";
 import { LocalSite, attachLocalSite, recordedHostName, startLocalSite } from "./local-site";
 import { ApplyResult, StepEvent, apply, preview } from "./runner";
 import { TESTHOST_SCRIPTS } from "./hosts/testhost";
+import { loadState } from "./state";
 
 const REPO = path.resolve(__dirname, "..");
 const WORK_DIR = process.env.DJANGO_DEPLOY_SANDBOX_DIR ?? path.join(REPO, ".sandbox");
@@ -101,6 +104,29 @@ function report(site: LocalSite, r: ApplyResult): number {
   return 0;
 }
 
+/** The overrides that roll the site in a state file back: repoRef = the previous release's commit. */
+export function rollbackOverrides(statePath: string): Record<string, unknown> {
+  const state = loadState(statePath);
+  const out = state.resources.find((r) => r.name === "app-switch")?.stdout ?? "";
+  const line = out.trim().split("\n").pop() ?? "";
+  let previous = "";
+  try {
+    previous = (JSON.parse(line) as { previousCommit?: string }).previousCommit ?? "";
+  } catch {
+    // no switch output: nothing was deployed
+  }
+  if (!/^[0-9a-f]{40}$/.test(previous)) throw new UsageError("there is no previous release to roll back to");
+  return { repoRef: previous };
+}
+
+async function rollback(args: string[]): Promise<number> {
+  const site = await attachLocalSite(WORK_DIR);
+  if (!site) throw new UsageError("no local site is running: npm run sandbox -- up");
+  const overrides = { ...parseSets(args), ...rollbackOverrides(site.run().statePath) };
+  console.log(`Rolling back to ${String(overrides.repoRef)}`);
+  return report(site, await apply(site.run(overrides), { onStep: printStep }));
+}
+
 async function previewCmd(args: string[]): Promise<number> {
   const site = await attachLocalSite(WORK_DIR);
   if (!site) throw new UsageError("no local site is running: npm run sandbox -- up");
@@ -174,12 +200,14 @@ export async function main(argv: string[]): Promise<number> {
       return up(rest);
     case "preview":
       return previewCmd(rest);
+    case "rollback":
+      return rollback(rest);
     case "status":
       return status(rest);
     case "down":
       return down();
     default:
-      throw new UsageError(`unknown command ${cmd}: use up, preview, status, down (or nothing)`);
+      throw new UsageError(`unknown command ${cmd}: use up, preview, rollback, status, down (or nothing)`);
   }
 }
 

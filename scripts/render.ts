@@ -9,7 +9,9 @@
  * never read: `secure:` values are ciphertext and skipped, and the secret settings get clearly fake
  * placeholders. Writes (default out: rendered/<stack>):
  *
- *   host/<name>              every host file the plan installs (renderHostFiles), as on disk
+ *   host/<name>              every host file the plan installs (renderHostFiles), as on disk; the
+ *                            files of a release name it <commit> (its commit is known on the host)
+ *   host/switch-finisher.sh  what the switch leaves running to stop the old slot and prune
  *   host/server.envrc        the server settings file, appEnv values replaced by placeholders
  *   steps/<step>.sh          every step script of the plan (renderStepScript), named like the step
  *                            and its Pulumi resource (e.g. web-nginx-site.sh); its command is stepCommand(script)
@@ -20,7 +22,7 @@ import * as path from "path";
 import * as yaml from "js-yaml";
 import { ConfigError, NAMESPACE, Settings, parseConfig } from "../components/config";
 import { SECRET_KEYS } from "../components/config-schema";
-import { renderHostFiles, renderStepScript } from "../components/host-files";
+import { renderHostFiles, renderStepScript, renderSwitchFinisher } from "../components/host-files";
 import type { HostFileName } from "../components/layout";
 import { stepPlan } from "../components/plan";
 import { renderServerEnv } from "../components/secret-files";
@@ -96,7 +98,9 @@ export function renderTree(s: Settings): Record<string, string> {
   const tree: Record<string, string> = {};
   for (const [name, content] of Object.entries(files)) if (installed.has(name as HostFileName)) tree[`host/${name}`] = content;
   tree["host/server.envrc"] = renderServerEnv(s, PLACEHOLDERS.appEnv);
-  for (const step of plan) tree[`steps/${step.name}.sh`] = renderStepScript(s, step, files);
+  tree["host/switch-finisher.sh"] = renderSwitchFinisher(s);
+  // Values printed by earlier steps (a release's commit, …) are known only on the host: placeholders here.
+  for (const step of plan) tree[`steps/${step.name}.sh`] = renderStepScript(s, step);
   tree["settings.json"] = `${JSON.stringify(s, null, 2)}\n`;
   return tree;
 }

@@ -75,15 +75,26 @@ export function tempFile(name: string, content: string): string {
   return file;
 }
 
-/** `supervisorctl status` of the site's programs: name → { state, pid }. */
-export async function programs(host: TestHost): Promise<Record<string, { state: string; pid: number }>> {
-  const r = await host.exec("sudo supervisorctl status 'example-com:*'");
+/** `supervisorctl status` of the site's programs: "web-a", "celery-b", "beat", … → { state, pid }. */
+export async function programs(host: TestHost, slug = "example-com"): Promise<Record<string, { state: string; pid: number }>> {
+  const r = await host.exec("sudo supervisorctl status");
   const out: Record<string, { state: string; pid: number }> = {};
   for (const line of r.stdout.trim().split("\n")) {
-    const m = /^example-com:example-com-(\w+)\s+(\w+)(?:\s+pid (\d+))?/.exec(line);
+    const m = new RegExp(`^${slug}-(\\S+)\\s+(\\w+)(?:\\s+pid (\\d+))?`).exec(line);
     if (m) out[m[1]] = { state: m[2], pid: Number(m[3] ?? 0) };
   }
   return out;
+}
+
+/** The live web slot's and Celery slot's programs, and the beat (by role: web, celery, beat). */
+export async function livePrograms(
+  host: TestHost,
+  slug = "example-com",
+): Promise<Record<"web" | "celery" | "beat", { name: string; state: string; pid: number }>> {
+  const all = await programs(host, slug);
+  const slot = (await host.run("sudo cut -d' ' -f1 /var/lib/django-deploy/example.com/live")).trim();
+  const pick = (name: string) => ({ name, ...(all[name] ?? { state: "ABSENT", pid: 0 }) });
+  return { web: pick(`web-${slot}`), celery: pick(`celery-${slot}`), beat: pick("beat") };
 }
 
 /** Poll until `check` resolves truthy, or fail after `ms` with the last value. */

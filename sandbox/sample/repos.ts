@@ -17,6 +17,9 @@
  *   v2  only example/version.py changes (/version shows "... version v2"); requirements.txt is
  *       byte-for-byte the same as v1's, so a deploy of v2 must NOT re-run the venv step.
  *   v3  v2 + requirements.txt gains a comment line, and /version shows "... version v3".
+ *   v4  v3 with /version "... version v4" (a code-only deploy after a requirements change).
+ *   broken-syntax, broken-wsgi, broken-migration, unhealthy: v4 broken in one way each (see
+ *       SAMPLE_VERSIONS); the version after a broken one starts from the good files again.
  * Every commit of every repository is also reachable from its `main` branch's history or a tag.
  * Commits use fixed identities and dates, so the same fixture gives the same commit ids every run.
  *
@@ -39,12 +42,48 @@ export interface SampleVersion {
   version: string;
   /** Whether requirements.txt differs from the previous version's. */
   requirementsChanged: boolean;
+  /**
+   * A broken version: files (relative to example-django) written for this commit only; the next
+   * version starts from the good files again. Each breaks a release in one of the ways a deploy
+   * must survive.
+   */
+  breaks?: Record<string, string>;
 }
+
+const SYNTAX_ERROR = "\n\ndef broken(:\n    pass\n";
+const WSGI_RAISES = `"""WSGI entry point that fails at import: the release cannot serve (a health check must catch it)."""
+raise RuntimeError("this release's wsgi.py raises at import")
+`;
+const FAILING_MIGRATION = `from django.db import migrations
+
+
+def fail(apps, schema_editor):
+    raise RuntimeError("this release's migration fails")
+
+
+class Migration(migrations.Migration):
+    dependencies = [("notes", "0001_initial")]
+    operations = [migrations.RunPython(fail, migrations.RunPython.noop)]
+`;
 
 export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
   { tag: "v1", version: "v1", requirementsChanged: false },
   { tag: "v2", version: "v2", requirementsChanged: false },
   { tag: "v3", version: "v3", requirementsChanged: true },
+  { tag: "v4", version: "v4", requirementsChanged: false },
+  // notes/views.py does not compile: release tasks (Django's checks) fail before anything switches.
+  { tag: "broken-syntax", version: "broken-syntax", requirementsChanged: false, breaks: { "notes/views.py": "APPEND:" + SYNTAX_ERROR } },
+  // wsgi.py raises at import: release tasks pass (they never import it), Gunicorn cannot boot.
+  { tag: "broken-wsgi", version: "broken-wsgi", requirementsChanged: false, breaks: { "example/wsgi.py": WSGI_RAISES } },
+  // A migration that fails: migrate stops before the switch.
+  { tag: "broken-migration", version: "broken-migration", requirementsChanged: false, breaks: { "notes/migrations/0002_fail.py": FAILING_MIGRATION } },
+  // Boots and routes, but its health view says it is not healthy (for healthCheckPath: /healthz).
+  {
+    tag: "unhealthy",
+    version: "unhealthy",
+    requirementsChanged: false,
+    breaks: { "notes/views.py": "REPLACE:" + 'return _text("ok")' + "=>" + 'return _text("not ready", status=503)' },
+  },
 ];
 
 /** The text /version returns (without the trailing newline) for a version. */
@@ -133,6 +172,32 @@ export function sampleRepos(data: SampleReposData): SampleRepos {
 }
 
 /**
+ * Write a broken version's files into a work tree: "APPEND:<text>" appends, "REPLACE:<a>=><b>"
+ * replaces once (and must find <a>), anything else is the whole file. Returns what puts the good
+ * files back.
+ */
+function applyBreaks(dir: string, breaks: Record<string, string>): () => void {
+  const before = new Map<string, string | undefined>();
+  for (const [rel, change] of Object.entries(breaks)) {
+    const file = path.join(dir, rel);
+    const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
+    before.set(file, old);
+    if (change.startsWith("APPEND:")) fs.writeFileSync(file, (old ?? "") + change.slice("APPEND:".length));
+    else if (change.startsWith("REPLACE:")) {
+      const [from, to] = change.slice("REPLACE:".length).split("=>");
+      if (old === undefined || !old.includes(from)) throw new Error(`${rel} has no ${JSON.stringify(from)} to replace`);
+      fs.writeFileSync(file, old.replace(from, to));
+    } else fs.writeFileSync(file, change);
+  }
+  return () => {
+    for (const [file, old] of before) {
+      if (old === undefined) fs.rmSync(file);
+      else fs.writeFileSync(file, old);
+    }
+  };
+}
+
+/**
  * Build the three bare repositories in `dir` (created if missing; must not already contain them).
  * Work trees are made in a temporary directory and deleted afterwards.
  */
@@ -168,8 +233,10 @@ export async function buildSampleRepos(dir: string): Promise<SampleRepos> {
       if (v.requirementsChanged) {
         fs.appendFileSync(requirementsFile, `# ${v.tag}: requirements changed (the venv must be rebuilt)\n`);
       }
+      const restore = applyBreaks(dj, v.breaks ?? {});
       djangoCommits[v.tag] = await commitAll(dj, v.tag === "v1" ? "Example Django project" : `Version ${v.version}`);
       await tag(dj, v.tag, `example-django ${v.tag}`);
+      restore();
     }
 
     // --- parent: .gitmodules + gitlinks, one commit per version -----------------------------------

@@ -2,53 +2,34 @@
  * The real proof: the real index.ts, run by the sandbox runner (Pulumi mocks, remote commands
  * executed over SSH with pulumi-command's semantics), deploys the sample project onto a fresh
  * Debian 12 host; the site is checked from outside through nginx with TLS from Pebble, and the
- * host from inside. Then re-applies, changes, faults, reboot, destroy. Needs root; never skips.
- * The tests run in order and share one host (index 71).
+ * host from inside. Then re-applies and new releases under load, the recovery branches (nginx,
+ * ACME), idempotence, faults, reboot, destroy. Needs root; never skips. The tests run in order and
+ * share one host (index 71). Failed deploys, rollback and the switch's own faults: releases.test.ts.
  */
 import { randomBytes } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { ApplyResult, apply, destroy } from "../../sandbox/runner";
 import { LocalSite, startLocalSite } from "../../sandbox/local-site";
-import { parseConfig } from "../../components/config";
-import { RenderedHostFile, renderHostFiles } from "../../components/host-files";
 import { layoutOf } from "../../components/layout";
 import { stepPlan } from "../../components/plan";
+import { FILES_DIR } from "../../components/templates";
 import { FIXTURE_DIR, versionText } from "../../sandbox/sample/repos";
-import { peerCertificate, programs, request, tempFile, tlsAccepts, waitFor } from "../../sandbox/hosts/site-checks";
+import { startPebble } from "../../sandbox/hosts/services";
+import { livePrograms, peerCertificate, programs, request, tempFile, tlsAccepts, waitFor } from "../../sandbox/hosts/site-checks";
+import { startLoad } from "../../sandbox/hosts/load";
+import { MIN, expectHostFilesRendered, liveState, names, settingsOf, waitForFinisher } from "./helpers";
 
-const MIN = 60_000;
 const WWW = "https://www.example.com";
-/** The sample's stack runs every step of the plan (it has no repository deploy key). */
-const allSteps = () => stepPlan(settingsOf()).map((st) => st.name);
 
 let site: LocalSite;
 let first: ApplyResult;
 let rootCa: string;
 
-const names = (r: ApplyResult) => r.executed.map((e) => e.name).sort();
 const get = (path: string) => request(site.host, `${WWW}${path}`, { caFile: rootCa });
 const sh = (cmd: string) => site.host.run(cmd);
-
-/** Settings exactly as the program saw them, for comparing host files with what the templates render. */
-function settingsOf(overrides: Record<string, unknown> = {}) {
-  const run = site.run(overrides);
-  const raw = Object.fromEntries(Object.entries(run.config).map(([k, v]) => [k.replace(/^django-deploy:/, ""), v]));
-  return parseConfig(raw, new Set(run.secretKeys.map((k) => k.replace(/^django-deploy:/, "")))).settings;
-}
-
-/** Every rendered file the plan installs equals its template on the host, byte for byte, with the layout's mode and owner. */
-async function expectHostFilesRendered(overrides: Record<string, unknown> = {}) {
-  const s = settingsOf(overrides);
-  const files = renderHostFiles(s);
-  const p = layoutOf(s);
-  const installed = stepPlan(s).flatMap((st) => st.installs.filter((n): n is RenderedHostFile => n in files));
-  // The ACME bootstrap is replaced by the site at the same path once a certificate exists.
-  for (const name of installed.filter((n) => n !== "acme-bootstrap.conf")) {
-    const { path, mode, owner } = p.files[name];
-    expect({ name, content: await sh(`sudo cat ${path}`) }).toEqual({ name, content: files[name] });
-    expect({ name, stat: await sh(`sudo stat -c '%a %U:%G' ${path}`) }).toEqual({ name, stat: `${mode.replace(/^0/, "")} ${owner}\n` });
-  }
-}
+const p = () => layoutOf(settingsOf(site));
 
 beforeAll(async () => {
   site = await startLocalSite({ index: 71, name: "deploy" });
@@ -61,13 +42,23 @@ afterAll(async () => {
 }, 2 * MIN);
 
 describe("a fresh host, first apply", () => {
-  test("runs every step once, successfully", () => {
+  test("runs every step of the plan once, successfully; the outputs name the live release", () => {
     expect(first.error).toBeUndefined();
-    expect(names(first)).toEqual([...allSteps()].sort());
+    expect(names(first)).toEqual(
+      stepPlan(settingsOf(site))
+        .map((st) => st.name)
+        .sort(),
+    );
     expect(first.executed.every((e) => e.ok && e.op === "create")).toBe(true);
-    expect(first.outputs.siteUrl).toBe("https://www.example.com/");
-    expect(first.outputs.publicIp).toBe(site.host.ip);
-    expect(String(first.outputs.deployedRef)).toContain(site.repos.parentCommits.v1);
+    const v1 = site.repos.parentCommits.v1;
+    expect(first.outputs).toMatchObject({
+      siteUrl: "https://www.example.com/",
+      publicIp: site.host.ip,
+      liveCommit: v1,
+      previousCommit: "",
+      keptReleases: [v1],
+    });
+    expect(String(first.outputs.deployedRef)).toContain(v1);
   });
 
   test("the homepage comes from the homepage submodule", async () => {
@@ -76,12 +67,13 @@ describe("a fresh host, first apply", () => {
     expect(r.body).toBe(fs.readFileSync(`${FIXTURE_DIR}/homepage/index.html`, "utf8"));
   });
 
-  test("/static/ is served by nginx itself, not by Gunicorn", async () => {
+  test("/static/ is served by nginx itself from the static pool, not by Gunicorn", async () => {
     const r = await get("/static/notes/site.css");
     expect(r.status).toBe(200);
     expect(r.body).toBe(fs.readFileSync(`${FIXTURE_DIR}/example-django/notes/static/notes/site.css`, "utf8"));
     expect(r.headers["cache-control"]).toBe("max-age=604800"); // nginx's `expires 7d`
-    expect(await sh("sudo cat /srv/www/example.com/logs/gunicorn-access.log")).not.toContain("/static/notes/site.css");
+    expect(await sh(`sudo cat ${p().logs}/gunicorn-access.log`)).not.toContain("/static/notes/site.css");
+    expect(await sh(`sudo cat ${p().static}/notes/site.css`)).toBe(r.body);
   });
 
   test("an uploaded file is served from /media/", async () => {
@@ -138,7 +130,6 @@ describe("a fresh host, first apply", () => {
     expect(text).toMatch(/Issuer: .*Pebble/);
     expect(text).toMatch(/DNS:www\.example\.com/);
     expect(text).toMatch(/DNS:example\.com/);
-    // curl verified the chain against Pebble's root in every request above (no -k); once more explicitly:
     await expect(request(site.host, `${WWW}/healthz`, { caFile: rootCa })).resolves.toMatchObject({ status: 200 });
     await expect(request(site.host, `${WWW}/healthz`, { caFile: site.pebble.caBundlePath })).rejects.toThrow();
   });
@@ -158,18 +149,17 @@ describe("a fresh host, first apply", () => {
     expect((await get("/static/.secret")).status).toBe(403);
   });
 
-  test("web, celery and beat RUNNING under supervisord as the app user, exactly one beat", async () => {
-    const progs = await programs(site.host);
-    expect(Object.keys(progs).sort()).toEqual(["beat", "celery", "web"]);
-    for (const [name, p] of Object.entries(progs)) {
-      expect({ name, state: p.state }).toEqual({ name, state: "RUNNING" });
-      expect({ name, user: (await sh(`ps -o user= -p ${p.pid}`)).trim() }).toEqual({ name, user: "django" });
+  test("the live slot's Gunicorn, its Celery worker and one beat RUNNING as the app user; nothing of the app as root", async () => {
+    const live = await livePrograms(site.host);
+    for (const [role, prog] of Object.entries(live)) {
+      expect({ role, state: prog.state }).toEqual({ role, state: "RUNNING" });
+      expect({ role, user: (await sh(`ps -o user= -p ${prog.pid}`)).trim() }).toEqual({ role, user: "django" });
     }
     expect((await sh("pgrep -u django -f 'celery -A example beat' | wc -l")).trim()).toBe("1");
     expect(await sh("pgrep -u root -f 'gunicorn|celery' || true")).toBe("");
   });
 
-  test("only SSH, HTTP and HTTPS listen beyond loopback; Gunicorn is a unix socket, Redis is local", async () => {
+  test("only SSH, HTTP and HTTPS listen beyond loopback; Gunicorn is a unix socket behind live.sock, Redis is local", async () => {
     const listeners = (await sh("sudo ss -Hltn"))
       .trim()
       .split("\n")
@@ -177,30 +167,59 @@ describe("a fresh host, first apply", () => {
     const external = listeners.filter((a) => !/^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/.test(a));
     expect(new Set(external.map((a) => a.replace(/^.*:/, "")))).toEqual(new Set(["22", "80", "443"]));
     expect(listeners).toContain("127.0.0.1:6379");
-    expect(await sh("sudo stat -c '%F %U:%G' /srv/www/example.com/run/gunicorn.sock")).toBe("socket django:www-data\n");
-    expect(await sh("stat -c '%a' /srv/www/example.com/run")).toBe("2750\n");
+    const { slot } = await liveState(site);
+    expect(await sh(`readlink ${p().liveSocket}`)).toBe(`run/web-${slot}.sock\n`);
+    expect(await sh(`sudo stat -c '%F %U:%G' ${p().socket(slot)}`)).toBe("socket django:www-data\n");
+    expect(await sh(`stat -c '%a' ${p().run}`)).toBe("2750\n");
   });
 
-  test(".server.envrc is 0600 and owned by the app user", async () => {
-    expect(await sh("sudo stat -c '%a %U:%G' /srv/www/example.com/.server.envrc")).toBe("600 django:django\n");
-    expect((await site.host.exec("cat /srv/www/example.com/.server.envrc")).code).not.toBe(0);
+  test("the release: the parent and its submodules at the commit, exported (no .git), owned by the build user, on its venv", async () => {
+    const { commit } = await liveState(site);
+    const release = p().release(commit);
+    expect(await sh(`readlink ${p().current}`)).toBe(`${release}\n`);
+    expect(
+      await sh(
+        `test -f ${release}/README.md && test -f ${release}/example-django/manage.py && test -f ${release}/homepage/index.html && echo ok`,
+      ),
+    ).toBe("ok\n");
+    expect((await site.host.exec(`test -e ${release}/.git`)).code).not.toBe(0);
+    expect(await sh(`stat -c '%U' ${release} ${release}/example-django/manage.py`)).toBe("django-build\ndjango-build\n");
+    const hash = (await sh(`sha256sum ${release}/example-django/requirements.txt | cut -d' ' -f1`)).trim();
+    expect(await sh(`readlink ${release}/ENV`)).toBe(`../../venvs/${hash}\n`);
+    expect(await sh(`test -f ${p().venvs}/${hash}/.django-deploy-venv && echo built`)).toBe("built\n");
+  });
+
+  test("the app user can write only media/, var/, logs/ and run/ (and its home)", async () => {
+    // Symlinks are skipped: `-writable` judges their target (live.sock's is the app's own socket), and a
+    // symlink in a directory of root's cannot be changed by anyone else.
+    const writable = (
+      await sh(
+        `sudo -u django find ${p().site} /etc/supervisor /etc/nginx /var/log/django-deploy /var/lib/django-deploy -maxdepth 3 \\( -type l -prune \\) -o -writable -print 2>/dev/null | sort`,
+      )
+    )
+      .trim()
+      .split("\n");
+    const allowed = [p().media, p().var, p().logs, p().run].map((d) => new RegExp(`^${d}(/|$)`));
+    expect(writable.filter((f) => !allowed.some((a) => a.test(f)))).toEqual([]);
+    expect(await sh(`stat -c '%U:%G %a' ${p().site} ${p().etc} ${p().envrc}`)).toBe("root:root 755\nroot:django 750\nroot:django 640\n");
+    expect((await site.host.exec(`cat ${p().envrc}`)).code).not.toBe(0); // not even the admin user reads it
   });
 
   test("manage.py check --deploy reports no warning", async () => {
     const out = await sh(
-      "cd /srv/www/example.com/example-django && sudo -u django /srv/www/example.com/runinenv.sh python manage.py check --deploy --fail-level WARNING 2>&1",
+      `cd ${p().current}/example-django && sudo -u django ${p().runinenv} python manage.py check --deploy --fail-level WARNING 2>&1`,
     );
     expect(out).toContain("System check identified no issues");
   });
 
   test("every managed file on the host is exactly its rendered template", async () => {
-    await expectHostFilesRendered();
+    await expectHostFilesRendered(site);
   });
 
   test("no appEnv secret appears in any log, on the host or in the deploy log", async () => {
     const secret = site.appEnv.SECRET_KEY;
     // The pattern goes on stdin: on the command line, sudo itself would log it to the journal.
-    const found = await site.host.exec("sudo grep -rlF -f - /srv/www/example.com/logs /var/log /etc/nginx /etc/supervisor", {
+    const found = await site.host.exec(`sudo grep -rlF -f - ${p().logs} /var/log /etc/nginx /etc/supervisor /var/lib/django-deploy`, {
       stdin: `${secret}\n`,
     });
     expect(found.stdout).toBe("");
@@ -244,7 +263,7 @@ describe("host hardening", () => {
   });
 });
 
-describe("re-applies", () => {
+describe("re-applies and new releases", () => {
   test(
     "with no change, zero remote commands run",
     async () => {
@@ -261,8 +280,8 @@ describe("re-applies", () => {
       const r = await apply(site.run({ clientMaxBodySize: "7M" }));
       expect(r.error).toBeUndefined();
       expect(names(r)).toEqual(["web-nginx-site"]);
-      expect(await sh("grep client_max_body_size /etc/nginx/sites-available/example.com.conf")).toContain("client_max_body_size 7M;");
-      await expectHostFilesRendered({ clientMaxBodySize: "7M" });
+      expect(await sh(`grep client_max_body_size ${p().nginxSite}`)).toContain("client_max_body_size 7M;");
+      await expectHostFilesRendered(site, { clientMaxBodySize: "7M" });
       const back = await apply(site.run());
       expect(names(back)).toEqual(["web-nginx-site"]);
     },
@@ -270,45 +289,159 @@ describe("re-applies", () => {
   );
 
   test(
-    "a new repoRef deploys the new code; Gunicorn reloads gracefully; the venv is left alone",
+    "a new repoRef under load: the new release in the other slot, no request failed, the venv left alone, the old slot stopped after",
     async () => {
-      const before = await programs(site.host);
+      const before = await liveState(site);
+      const beforePrograms = await livePrograms(site.host);
+      const load = startLoad(site.host, { path: "/version", caFile: rootCa, maxSeconds: 120 });
       const r = await apply(site.run({ repoRef: "v2" }));
+      await new Promise((res) => setTimeout(res, 2000));
+      const report = await load.stop();
       expect(r.error).toBeUndefined();
-      expect(names(r)).toEqual(["app-release", "app-supervisor", "code-checkout"]);
+      expect(names(r)).toEqual(["app-release", "app-switch", "code-checkout"]);
+      expect({ failed: report.failed, failures: report.failures }).toEqual({ failed: 0, failures: {} });
+      expect(Object.keys(report.bodies).sort()).toEqual([versionText("v1"), versionText("v2")]);
+      expect(report.bodies[versionText("v2")].last).toBeGreaterThan(report.bodies[versionText("v1")].last);
+      const after = await liveState(site);
+      expect(after).toMatchObject({ commit: site.repos.parentCommits.v2, previous: before.commit, slot: before.slot === "a" ? "b" : "a" });
+      expect(r.outputs).toMatchObject({ liveCommit: site.repos.parentCommits.v2, previousCommit: before.commit });
+      await waitForFinisher(site);
+      const progs = await livePrograms(site.host);
+      expect(progs.web.pid).not.toBe(beforePrograms.web.pid);
+      expect(progs.celery.pid).not.toBe(beforePrograms.celery.pid);
+      expect(Object.keys(await programs(site.host)).sort()).toEqual(["beat", `celery-${after.slot}`, `web-${after.slot}`]);
       expect((await get("/version")).body.trim()).toBe(versionText("v2"));
-      const after = await programs(site.host);
-      expect(after.web.pid).toBe(before.web.pid); // same master: HUP, not a restart
-      expect(after.celery.pid).not.toBe(before.celery.pid);
-      expect(await sh("sudo grep -c 'Handling signal: hup' /srv/www/example.com/logs/web.log")).not.toBe("0\n");
-      expect(await sh("sudo -u django git -C /srv/www/example.com rev-parse HEAD")).toBe(`${site.repos.parentCommits.v2}\n`);
     },
     5 * MIN,
   );
 
   test(
-    "a requirements change re-syncs the venv",
+    "a requirements change builds a new venv beside the old one; the release uses it",
     async () => {
       const r = await apply(site.run({ repoRef: "v3" }));
       expect(r.error).toBeUndefined();
-      expect(names(r)).toEqual(["app-release", "app-supervisor", "code-checkout", "env-venv"]);
+      expect(names(r)).toEqual(["app-release", "app-switch", "code-checkout", "env-venv"]);
       expect((await get("/version")).body.trim()).toBe(versionText("v3"));
+      const venvs = (await sh(`ls ${p().venvs}`)).trim().split("\n");
+      expect(venvs).toHaveLength(2); // v1/v2 share one; v3 has its own; both releases are kept
+      await expectHostFilesRendered(site, { repoRef: "v3" });
     },
     5 * MIN,
   );
 });
 
+describe("recovery branches, for real", () => {
+  /** A copy of files/ with one template changed (the sandbox renders from it; the program never does). */
+  function brokenFiles(template: string, from: string, to: string): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "django-deploy-broken-files-"));
+    fs.cpSync(FILES_DIR, dir, { recursive: true });
+    const file = path.join(dir, template);
+    const text = fs.readFileSync(file, "utf8");
+    if (!text.includes(from)) throw new Error(`${template} has no ${from}`);
+    fs.writeFileSync(file, text.replace(from, to));
+    return dir;
+  }
+
+  test(
+    "a new nginx config that fails nginx -t is refused and the working one keeps serving; the good one converges",
+    async () => {
+      const before = await sh(`sudo cat ${p().nginxSite}`);
+      const filesDir = brokenFiles(
+        "nginx/site.conf.eta",
+        "    server_tokens off;\n",
+        "    server_tokens off;\n    this_is_not_a_directive on;\n",
+      );
+      const bad = await apply(site.run({ repoRef: "v3" }, { filesDir }));
+      expect(names(bad)).toEqual(["web-nginx-site"]);
+      expect(bad.error).toContain("failed nginx -t; the previous one stays");
+      expect(await sh(`sudo cat ${p().nginxSite}`)).toBe(before);
+      expect((await get("/version")).body.trim()).toBe(versionText("v3"));
+      expect((await site.host.exec("sudo nginx -t -q")).code).toBe(0);
+      const good = await apply(site.run({ repoRef: "v3" }));
+      expect(good.error).toBeUndefined();
+      expect(good.executed).toEqual([]); // the state kept the working config: nothing to do
+    },
+    5 * MIN,
+  );
+
+  test(
+    "the ACME bootstrap is skipped when a certificate exists: re-run, it leaves the site as it is",
+    async () => {
+      const before = await sh(`sudo sha256sum ${p().nginxSite}`);
+      const r = await apply(site.run({ repoRef: "v3" }, { replace: ["web-acme-bootstrap"] }));
+      expect(r.error).toBeUndefined();
+      expect(names(r)).toEqual(["web-acme-bootstrap"]);
+      const state = JSON.parse(fs.readFileSync(site.run().statePath, "utf8")) as { resources: { name: string; stdout: string }[] };
+      expect(state.resources.find((x) => x.name === "web-acme-bootstrap")?.stdout).toContain("certificate present; bootstrap not needed");
+      expect(await sh(`sudo sha256sum ${p().nginxSite}`)).toBe(before);
+      expect((await get("/healthz")).status).toBe(200);
+    },
+    5 * MIN,
+  );
+
+  test(
+    "a new ACME server gets a new certificate from the new CA (forced renewal), and back",
+    async () => {
+      const other = await startPebble(site.host, { id: "pebble2", acmePort: 14001, managementPort: 15001 });
+      try {
+        const otherRoot = tempFile("pebble2-root.pem", await other.rootPem());
+        const r = await apply(
+          site.run({ repoRef: "v3", acmeServer: other.directoryUrl, acmeCaBundle: `${site.pebble.caBundlePem}${other.caBundlePem}` }),
+        );
+        expect(r.error).toBeUndefined();
+        expect(names(r)).toContain("web-certificate");
+        await waitFor(
+          "the new certificate",
+          30_000,
+          async () => (await request(site.host, `${WWW}/healthz`, { caFile: otherRoot })).status === 200,
+        );
+        await expect(request(site.host, `${WWW}/healthz`, { caFile: rootCa })).rejects.toThrow();
+        const back = await apply(site.run({ repoRef: "v3" }));
+        expect(back.error).toBeUndefined();
+        await waitFor("the first CA's certificate again", 30_000, async () => (await get("/healthz")).status === 200);
+      } finally {
+        await other.stop();
+      }
+    },
+    10 * MIN,
+  );
+
+  test(
+    "idempotence: every step run again on the converged host says nothing changed and changes no managed file",
+    async () => {
+      const checksums = `sudo find ${p().site} /etc/supervisor/conf.d /etc/nginx/sites-available /etc/ssh/sshd_config.d /etc/sysctl.d /etc/apt/apt.conf.d /etc/letsencrypt/renewal-hooks ${p().state} \\( -path ${p().var} -o -path ${p().logs} -o -path ${p().media} -o -path ${p().run} -o -name '*.log' \\) -prune -o -type f -print0 | sort -z | sudo xargs -0 sha256sum`;
+      await waitForFinisher(site);
+      const before = await sh(checksums);
+      const all = stepPlan(settingsOf(site, { repoRef: "v3" })).map((st) => st.name);
+      const r = await apply(site.run({ repoRef: "v3" }, { replace: all }));
+      expect(r.error).toBeUndefined();
+      expect(names(r)).toEqual([...all].sort());
+      const state = JSON.parse(fs.readFileSync(site.run().statePath, "utf8")) as { resources: { name: string; stdout: string }[] };
+      const changed = state.resources.flatMap((x) =>
+        x.stdout
+          .split("\n")
+          .filter((l) => /^changed /.test(l))
+          .map((l) => `${x.name}: ${l}`),
+      );
+      expect(changed).toEqual([]);
+      await waitForFinisher(site);
+      expect(await sh(checksums)).toBe(before);
+    },
+    10 * MIN,
+  );
+});
+
 describe("faults", () => {
-  test.each(["web", "celery", "beat"])(
+  test.each(["web", "celery", "beat"] as const)(
     "kill -9 of %s: supervisord brings it back within 10 s",
-    async (name) => {
-      const before = (await programs(site.host))[name];
+    async (role) => {
+      const before = (await livePrograms(site.host))[role];
       expect(before.state).toBe("RUNNING");
       await sh(`sudo kill -9 ${before.pid}`);
       const t0 = Date.now();
-      await waitFor(`${name} restarted`, 10_000, async () => {
-        const p = (await programs(site.host))[name];
-        return p && p.pid !== before.pid && p.pid > 0 ? p : undefined;
+      await waitFor(`${role} restarted`, 10_000, async () => {
+        const now = (await livePrograms(site.host))[role];
+        return now.pid !== before.pid && now.pid > 0 ? now : undefined;
       });
       expect(Date.now() - t0).toBeLessThan(10_000);
       await waitFor("the site answering", 20_000, async () => (await get("/celery")).status === 200);
@@ -321,67 +454,72 @@ describe("faults", () => {
     async () => {
       await sh("sudo systemctl restart supervisor");
       const progs = await waitFor("all RUNNING", 60_000, async () => {
-        const p = await programs(site.host);
-        return Object.values(p).length === 3 && Object.values(p).every((x) => x.state === "RUNNING") ? p : undefined;
+        const live = await livePrograms(site.host);
+        return Object.values(live).every((x) => x.state === "RUNNING") ? live : undefined;
       });
-      expect(Object.keys(progs).sort()).toEqual(["beat", "celery", "web"]);
+      expect(progs.web.state).toBe("RUNNING");
       expect((await get("/celery")).status).toBe(200);
     },
     2 * MIN,
   );
 
   test(
-    "a step cut midway (SSH connection lost): the next apply converges to a clean run's files",
+    "a release step cut midway (SSH connection lost): the live release keeps serving; the next apply converges",
     async () => {
-      const cut = await apply(site.run({ repoRef: "v2" }, { fault: { cutResource: "app-release", afterMs: 800 } }));
+      const cut = await apply(site.run({ repoRef: "v4" }, { fault: { cutResource: "app-release", afterMs: 800 } }));
       expect(cut.error).toBeDefined();
       expect(cut.executed.find((e) => e.name === "app-release")?.ok).toBe(false);
-      expect(names(cut)).not.toContain("app-supervisor");
+      expect(names(cut)).not.toContain("app-switch");
+      expect((await get("/version")).body.trim()).toBe(versionText("v3"));
       // Let the orphaned remote process finish, as it would after a real network cut.
-      await new Promise((r) => setTimeout(r, 5000));
-      const again = await apply(site.run({ repoRef: "v2" }));
+      await waitForFinisher(site);
+      const again = await apply(site.run({ repoRef: "v4" }));
       expect(again.error).toBeUndefined();
-      expect(names(again)).toEqual(["app-release", "app-supervisor"]);
-      await expectHostFilesRendered({ repoRef: "v2" });
-      expect((await get("/version")).body.trim()).toBe(versionText("v2"));
-      const none = await apply(site.run({ repoRef: "v2" }));
+      expect(names(again)).toEqual(["app-release", "app-switch"]);
+      await expectHostFilesRendered(site, { repoRef: "v4" });
+      expect((await get("/version")).body.trim()).toBe(versionText("v4"));
+      const none = await apply(site.run({ repoRef: "v4" }));
       expect(none.executed).toEqual([]);
     },
     10 * MIN,
   );
 
   test(
-    "a step holding a secret fails midway: its error carries no secret; new settings restart the programs",
+    "a step holding a secret fails midway: its error carries no secret; new settings start a new slot",
     async () => {
       const appEnv = { ...site.appEnv, SECRET_KEY: `rotated-${randomBytes(30).toString("base64url")}` };
-      const before = await programs(site.host);
-      const cut = await apply(site.run({ repoRef: "v2", appEnv }, { fault: { cutResource: "env-server-env", afterMs: 1 } }));
+      const before = await liveState(site);
+      const cut = await apply(site.run({ repoRef: "v4", appEnv }, { fault: { cutResource: "env-server-env", afterMs: 1 } }));
       expect(cut.error).toContain("env-server-env");
       expect(cut.error).not.toContain(appEnv.SECRET_KEY);
       expect(cut.error).not.toContain(site.appEnv.SECRET_KEY);
-      const again = await apply(site.run({ repoRef: "v2", appEnv }));
+      const again = await apply(site.run({ repoRef: "v4", appEnv }));
       expect(again.error).toBeUndefined();
-      expect(names(again)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
-      expect((await programs(site.host)).web.pid).not.toBe(before.web.pid); // new settings: a restart, not a HUP
+      expect(names(again)).toEqual(["app-release", "app-switch", "env-server-env"]);
+      expect((await liveState(site)).slot).not.toBe(before.slot); // new settings: new processes, beside the old ones
       const log = fs.readFileSync(site.run().logPath!, "utf8");
       expect(log).not.toContain(appEnv.SECRET_KEY);
-      const back = await apply(site.run({ repoRef: "v2" }));
-      expect(names(back)).toEqual(["app-release", "app-supervisor", "env-server-env"]);
+      const back = await apply(site.run({ repoRef: "v4" }));
+      expect(names(back)).toEqual(["app-release", "app-switch", "env-server-env"]);
       expect((await get("/celery")).status).toBe(200);
     },
     10 * MIN,
   );
 
   test(
-    "rebooting the host: the site comes back without a new apply",
+    "rebooting the host: the live release comes back without a new apply",
     async () => {
+      await waitForFinisher(site);
       await site.host.reboot();
       const r = await waitFor("the site after reboot", 120_000, async () => {
         const c = await get("/celery");
         return c.status === 200 ? c : undefined;
       });
       expect(r.body).toMatch(/^celery ok/);
-      expect((await get("/version")).body.trim()).toBe(versionText("v2"));
+      expect((await get("/version")).body.trim()).toBe(versionText("v4"));
+      await waitFor("every live program RUNNING", 30_000, async () =>
+        Object.values(await livePrograms(site.host)).every((x) => x.state === "RUNNING"),
+      );
     },
     5 * MIN,
   );
@@ -394,12 +532,12 @@ describe("teardown", () => {
       const statePath = site.run().statePath;
       const copy = `${statePath}.copy`;
       fs.copyFileSync(statePath, copy);
-      const live = await destroy(site.run({ repoRef: "v2" }, { statePath: copy }));
+      const live = await destroy(site.run({ repoRef: "v4" }, { statePath: copy }));
       expect(live.error).toBeUndefined();
       expect(JSON.parse(fs.readFileSync(copy, "utf8")).resources).toEqual([]);
 
       await site.host.stop();
-      const gone = await destroy(site.run({ repoRef: "v2" }));
+      const gone = await destroy(site.run({ repoRef: "v4" }));
       expect(gone.error).toBeUndefined();
       expect(gone.executed).toEqual([]); // no step has a remote delete: nothing needs the host
       expect(JSON.parse(fs.readFileSync(statePath, "utf8")).resources).toEqual([]);

@@ -25,21 +25,24 @@ const CASES: Case[] = [
   {
     change: "repoRef main → v2.0.0 (same requirements.txt)",
     setting: { repoRef: "v2.0.0" },
-    // The new commit reaches release and supervisor as trigger 0; env-venv's trigger (the requirements hash) is unchanged.
-    expected: { "code-checkout": ["create"], "app-release": ["triggers[0]"], "app-supervisor": ["triggers[0]"] },
+    // The new commit is written into the release and switch scripts; env-venv reads only the (unchanged) requirements hash.
+    expected: { "code-checkout": ["create"], "app-release": ["create"], "app-switch": ["create"] },
   },
   {
     change: "requirements.txt changes at the same ref",
     run: { requirements: createHash("sha256").update("Django==5.2.1\n").digest("hex") },
-    expected: { "env-venv": ["triggers[0]"], "app-release": ["triggers[1]"], "app-supervisor": ["triggers[1]"] },
+    // Only the venv step reads the hash: the release (same commit) and its switch are unchanged.
+    expected: { "env-venv": ["create"] },
   },
   {
     change: "one appEnv value",
     setting: { appEnv: { ...FAKE_SECRETS.appEnv, DATABASE_URL: "postgres://app:other-fake-password@db.internal:5432/app" } },
-    // The settings reach the host on stdin; their (secret) fingerprint restarts release and supervisor.
-    expected: { "env-server-env": ["stdin"], "app-release": ["triggers[2]"], "app-supervisor": ["triggers[2]"] },
+    // The settings reach the host on stdin; their (secret) fingerprint re-runs the release tasks and the switch.
+    expected: { "env-server-env": ["stdin"], "app-release": ["triggers[0]"], "app-switch": ["triggers[0]"] },
   },
-  { change: "gunicornWorkers unset → 5", setting: { gunicornWorkers: 5 }, expected: { "app-supervisor": ["create"] } },
+  { change: "gunicornWorkers unset → 5", setting: { gunicornWorkers: 5 }, expected: { "app-switch": ["create"] } },
+  { change: "keepReleases 5 → 3", setting: { keepReleases: 3 }, expected: { "app-switch": ["create"] } },
+  { change: "healthCheckPath unset → /healthz", setting: { healthCheckPath: "/healthz" }, expected: { "app-switch": ["create"] } },
   { change: "extraPackages [] → [libpq-dev]", setting: { extraPackages: ["libpq-dev"] }, expected: { "host-packages": ["create"] } },
 ];
 
@@ -84,7 +87,7 @@ describe("change isolation (dev stack): one setting changes only the steps that 
     expect(stdout(changed).commit).not.toBe(stdout(base).commit);
     expect(stdout(changed).requirementsHash).toBe(stdout(base).requirementsHash);
     expect(stdout(base).requirementsHash).toBe(DEFAULT_REQUIREMENTS);
-    expect(changed.byName("env-venv").inputs.triggers).toEqual(base.byName("env-venv").inputs.triggers);
+    expect(changed.byName("env-venv").inputs.create).toEqual(base.byName("env-venv").inputs.create);
     expect(changed.exports.deployedCommit.value).toBe(stdout(changed).commit);
   });
 

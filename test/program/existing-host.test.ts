@@ -10,7 +10,7 @@
 import * as yaml from "js-yaml";
 import { parseConfig } from "../../components/config";
 import { stepPlan } from "../../components/plan";
-import { stepCommand } from "../../components/host-files";
+import { StepValues, renderStepScript, stepCommand } from "../../components/host-files";
 import { renderTree } from "../../scripts/render";
 import { ConfigInput, DOCUMENTED_STEPS, EXISTING_HOST, ProgramRun, existingHostConfig, isWrappedSecret, runProgram } from "./harness";
 
@@ -30,12 +30,14 @@ function settingsOf(cfg: ConfigInput) {
 
 /**
  * Which steps each step of the plan waits for: the steps it runs after, plus the steps whose
- * printed values feed its triggers (the checkout's commit and requirements hash).
+ * printed values it reads or triggers on (the checkout's commit and requirements hash).
  */
 function waitsFor(cfg: ConfigInput): Record<string, string[]> {
   const plan = stepPlan(settingsOf(cfg));
   const producer = (v: string) => plan.filter((st) => st.produces.some((x) => x === v)).map((st) => st.name);
-  return Object.fromEntries(plan.map((st) => [st.name, [...new Set([...st.after, ...st.triggers.flatMap(producer)])].sort()]));
+  return Object.fromEntries(
+    plan.map((st) => [st.name, [...new Set([...st.after, ...[...st.reads, ...st.triggers].flatMap(producer)])].sort()]),
+  );
 }
 
 let withKey: ProgramRun;
@@ -165,8 +167,9 @@ describe("existing host", () => {
     }
   });
 
-  test("each command string is stepCommand(the step script npm run render writes under the same name)", () => {
-    const tree = renderTree(settingsOf(withKeyConfig));
+  test("each command string is stepCommand(the step script npm run render writes under the same name, with the values the run printed)", () => {
+    const settings = settingsOf(withKeyConfig);
+    const tree = renderTree(settings);
     const scripts = Object.keys(tree).filter((f) => f.startsWith("steps/"));
     expect(scripts.map((f) => f.replace(/^steps\/|\.sh$/g, "")).sort()).toEqual(
       withKey
@@ -174,7 +177,15 @@ describe("existing host", () => {
         .map((c) => c.name)
         .sort(),
     );
-    for (const c of withKey.commands()) expect([c.name, c.inputs.create]).toEqual([c.name, stepCommand(tree[`steps/${c.name}.sh`])]);
+    // The values earlier steps printed (the fake checkout's commit, …) replace render's placeholders.
+    const printed = Object.assign(
+      {},
+      ...withKey.commands().map((c) => (c.state.stdout.trim().startsWith("{") ? JSON.parse(c.state.stdout) : {})),
+    ) as StepValues;
+    for (const step of stepPlan(settings)) {
+      const rendered = step.reads.length ? renderStepScript(settings, step, printed) : tree[`steps/${step.name}.sh`];
+      expect([step.name, withKey.byName(step.name).inputs.create]).toEqual([step.name, stepCommand(rendered)]);
+    }
   });
 
   test("command strings stay readable in `pulumi preview --diff`: plain, multi-line, valid UTF-8, not JSON or YAML", () => {

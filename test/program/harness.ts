@@ -166,6 +166,9 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
       const values: Record<string, string> = {
         commit: fakeCommit(String(inputs.create)),
         requirementsHash: opts.requirements ?? DEFAULT_REQUIREMENTS,
+        liveCommit: fakeCommit(String(inputs.create)),
+        previousCommit: "",
+        keptReleases: "",
       };
       const stdout = produces.length ? `${JSON.stringify(Object.fromEntries(produces.map((v) => [v, values[v]])))}\n` : `${name} done\n`;
       return { id: `${name}-id`, state: { ...inputs, stdout, stderr: "" } };

@@ -4,7 +4,7 @@
  * as the engine receives it) goes through every policy of the pack, resource policies and stack
  * policies alike — what `pulumi preview --policy-pack policy` would judge, without the CLI.
  */
-import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { PolicyResource, ResourceValidationArgs } from "@pulumi/policy";
 import { policies } from "../../policy/rules";
 import { ProgramRun, Registration, runProgram, stackConfig, unwrap } from "./harness";
 
@@ -70,7 +70,7 @@ async function judge(run: ProgramRun): Promise<string[]> {
         };
       });
       try {
-        await (policy as StackValidationPolicy).validateStack(
+        await policy.validateStack(
           { resources, stackTags: new Map(), getConfig: <T extends object>() => ({}) as T, notApplicable },
           (message, urn) => found.push(`${policy.name} ${urn ?? "(stack)"}: ${message}`),
         );
@@ -97,21 +97,26 @@ describe.each(["dev", "prod"])("the %s stack's registrations pass every policy o
     const broken = {
       ...run,
       registrations: run.registrations.map((r) => {
-        if (r.type === "aws:ec2/instance:Instance") return { ...r, inputs: { ...r.inputs, metadataOptions: { httpTokens: "optional", httpPutResponseHopLimit: 1 } } };
+        if (r.type === "aws:ec2/instance:Instance")
+          return { ...r, inputs: { ...r.inputs, metadataOptions: { httpTokens: "optional", httpPutResponseHopLimit: 1 } } };
         if (r.type === "aws:ec2/securityGroup:SecurityGroup") {
-          const ingress = (r.inputs.ingress as Record<string, unknown>[]).map((rule) => (rule.description === "ssh" ? { ...rule, cidrBlocks: ["0.0.0.0/0"] } : rule));
+          const ingress = (r.inputs.ingress as Record<string, unknown>[]).map((rule) =>
+            rule.description === "ssh" ? { ...rule, cidrBlocks: ["0.0.0.0/0"] } : rule,
+          );
           return { ...r, inputs: { ...r.inputs, ingress } };
         }
         return r;
       }),
     };
     const found = await judge(broken);
-    expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^ec2-instance-imdsv2 server-instance: /), expect.stringMatching(/server-sg: .*SSH/)]));
+    expect(found).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^ec2-instance-imdsv2 server-instance: /), expect.stringMatching(/server-sg: .*SSH/)]),
+    );
   });
 });
 
 test("every policy of the pack is a resource or a stack policy (none is skipped by the adapter above)", () => {
-  for (const p of policies as (ResourceValidationPolicy | StackValidationPolicy)[]) {
+  for (const p of policies) {
     expect([p.name, "validateResource" in p || "validateStack" in p]).toEqual([p.name, true]);
   }
 });

@@ -65,63 +65,79 @@ function filesWithChange(name: string, template: string, from: string, to: strin
 /** What `npm run render` writes for the dev stack (no repoDeployKey there), host-wait aside. */
 const ALL_STEPS_BUT_WAIT = DOCUMENTED_STEPS.filter((n) => n !== "host-wait" && n !== "code-deploy-key");
 
-const CASES: { change: string; template: string; from: string; to: string; files: string[]; times?: number }[] = [
+/**
+ * Each case: the files the change must show up in, and how often in each. app-switch also shows the
+ * fingerprint of the program files it installs changing (one more line): that is how it knows the
+ * live slot runs other programs.
+ */
+const CONFIG_HASH_LINE = /^want="\$commit [0-9a-f]{64} \$settings"$/;
+const CASES: { change: string; template: string; from: string; to: string; files: Record<string, number>; configHash?: boolean }[] = [
   {
     change: "a host file line: nginx site (embedded in web-nginx-site)",
     template: "nginx/site.conf.eta",
     from: "        proxy_read_timeout 60s;",
     to: "        proxy_read_timeout 90s;",
-    files: ["host/site.conf", "steps/web-nginx-site.sh"],
+    files: { "host/site.conf": 1, "steps/web-nginx-site.sh": 1 },
   },
   {
     change: "a host file line: certbot deploy hook (embedded in web-certificate)",
     template: "certbot-deploy-hook.sh.eta",
     from: "nginx -t -q",
     to: "nginx -t",
-    files: ["host/certbot-deploy-hook.sh", "steps/web-certificate.sh"],
+    files: { "host/certbot-deploy-hook.sh": 1, "steps/web-certificate.sh": 1 },
   },
   {
-    change: "a host file line: gunicorn.conf.py (embedded in app-supervisor)",
+    change: "a host file line: gunicorn.conf.py (both slots' files, both embedded in app-switch)",
     template: "gunicorn.conf.py.eta",
     from: "max_requests = 1000",
     to: "max_requests = 2000",
-    files: ["host/gunicorn.conf.py", "steps/app-supervisor.sh"],
+    files: { "host/gunicorn-a.conf.py": 1, "host/gunicorn-b.conf.py": 1, "steps/app-switch.sh": 2 },
+    configHash: true,
   },
   {
     change: "a step-only template line: env-venv",
     template: "steps/env-venv.sh.eta",
-    from: 'echo "requirements installed"',
-    to: 'echo "requirements synced"',
-    files: ["steps/env-venv.sh"],
+    from: 'echo "venv $requirementsHash built"',
+    to: 'echo "venv $requirementsHash ready"',
+    files: { "steps/env-venv.sh": 1 },
   },
   {
     change: "the shared step helpers: every step script but host-wait (which has none)",
     template: "partials/step-lib.sh.eta",
     from: "umask 022",
     to: "umask 027",
-    files: ALL_STEPS_BUT_WAIT.map((s) => `steps/${s}.sh`),
+    files: Object.fromEntries(ALL_STEPS_BUT_WAIT.map((s) => [`steps/${s}.sh`, 1])),
   },
   {
     change: "an included template: the TLS parameters appear twice in site.conf (apex and www servers)",
     template: "partials/tls-params.eta",
     from: "    ssl_session_timeout 1d;",
     to: "    ssl_session_timeout 4h;",
-    files: ["host/site.conf", "steps/web-nginx-site.sh"],
-    times: 2,
+    files: { "host/site.conf": 2, "steps/web-nginx-site.sh": 2 },
   },
 ];
 
 describe("npm run render: one template line → exactly that line in the rendered files", () => {
-  test.each(CASES)("$change", ({ change, template, from, to, files, times = 1 }) => {
+  test.each(CASES)("$change", ({ change, template, from, to, files, configHash = false }) => {
     const after = path.join(tmp, `after-${CASES.findIndex((c) => c.change === change)}`);
     render({ stack: "dev", out: after, filesDir: filesWithChange(path.basename(after), template, from, to) });
     const { text, files: changed } = diffRu(before, after);
-    expect(Object.keys(changed).sort()).toEqual([...files].sort());
+    expect(Object.keys(changed).sort()).toEqual(Object.keys(files).sort());
     // The same single line in every file (the host file, and the heredoc that embeds it in its step).
-    const expected = { removed: Array(times).fill(from), added: Array(times).fill(to) };
-    for (const f of files) expect([f, changed[f]]).toEqual([f, expected]);
-    // One hunk per changed occurrence, each a one-line change.
-    expect((text.match(/^@@ /gm) ?? []).length).toBe(files.length * times);
+    for (const [f, times] of Object.entries(files)) {
+      const got = changed[f];
+      if (configHash && f === "steps/app-switch.sh") {
+        expect([
+          got.removed.filter((l) => CONFIG_HASH_LINE.test(l)).length,
+          got.added.filter((l) => CONFIG_HASH_LINE.test(l)).length,
+        ]).toEqual([1, 1]);
+        got.removed = got.removed.filter((l) => !CONFIG_HASH_LINE.test(l));
+        got.added = got.added.filter((l) => !CONFIG_HASH_LINE.test(l));
+      }
+      expect([f, got]).toEqual([f, { removed: Array(times).fill(from), added: Array(times).fill(to) }]);
+    }
+    // One hunk per changed occurrence (and the fingerprint line), each a one-line change.
+    expect((text.match(/^@@ /gm) ?? []).length).toBe(Object.values(files).reduce((a, b) => a + b, 0) + (configHash ? 1 : 0));
   });
 
   test("after useFilesDir, rendering is back on files/: a second render of the same stack is identical", () => {
@@ -145,13 +161,19 @@ describe("npm run render: output", () => {
           "20auto-upgrades",
           "acme-bootstrap.conf",
           "certbot-deploy-hook.sh",
-          "gunicorn.conf.py",
+          "gunicorn-a.conf.py",
+          "gunicorn-b.conf.py",
           "runinenv.sh",
           "site.conf",
           "sshd.conf",
-          "supervisor.conf",
+          "supervisor-web-a.conf",
+          "supervisor-web-b.conf",
+          "supervisor-celery-a.conf",
+          "supervisor-celery-b.conf",
+          "supervisor-beat.conf",
           "sysctl.conf",
           "server.envrc",
+          "switch-finisher.sh",
         ].map((f) => `host/${f}`),
         ...["host-wait", ...ALL_STEPS_BUT_WAIT].map((s) => `steps/${s}.sh`),
       ].sort(),
@@ -214,7 +236,7 @@ describe("npm run render: output", () => {
       },
     );
     expect([res.status, res.stderr]).toEqual([0, ""]);
-    expect(res.stdout).toBe(`rendered 23 files to ${out}\n`);
+    expect(res.stdout).toBe(`rendered 29 files to ${out}\n`);
     expect(diffRu(before, out).text).toBe("");
   }, 30000);
 

@@ -5,6 +5,7 @@
  * monitor's deserialization hoists a nested secret to wrap its whole array or object), on every
  * component's registered outputs, and on every stack output.
  */
+import type * as PulumiModule from "@pulumi/pulumi";
 import { STEPS } from "../../components/plan";
 import {
   MARKERS,
@@ -26,7 +27,9 @@ const RUNS: [string, () => Promise<ProgramRun>][] = [
 ];
 
 /** The steps that read secrets on standard input (the plan says which). */
-const SECRET_STDIN = STEPS.filter((d) => d.stdin).map((d) => d.name).sort();
+const SECRET_STDIN = STEPS.filter((d) => d.stdin)
+  .map((d) => d.name)
+  .sort();
 
 describe.each(RUNS)("%s", (_label, start) => {
   let run: ProgramRun;
@@ -81,10 +84,9 @@ describe.each(RUNS)("%s", (_label, start) => {
       expect([c.name, c.wire.logging]).toEqual([c.name, "stdoutAndStderr"]);
   });
 
-
   test("the settings fingerprint is secret wherever it goes (every step that triggers on it), and only it", () => {
     const triggered = STEPS.filter((d) => d.triggers?.includes("settingsFingerprint"));
-    expect(triggered.map((d) => d.name)).toEqual(expect.arrayContaining(["app-release", "app-supervisor"]));
+    expect(triggered.map((d) => d.name)).toEqual(expect.arrayContaining(["app-release", "app-switch"]));
     for (const d of STEPS.filter((x) => x.triggers?.length)) {
       const triggers = run.byName(d.name).wire.triggers as unknown[];
       expect([d.name, triggers.map(isWrappedSecret)]).toEqual([d.name, d.triggers!.map((t) => t === "settingsFingerprint")]);
@@ -101,11 +103,20 @@ describe.each(RUNS)("%s", (_label, start) => {
   });
 
   test("stack outputs: every export resolved; a value holding a secret must be marked secret (none holds one today)", () => {
-    expect(Object.keys(run.exports).sort()).toEqual(["deployedCommit", "deployedRef", "publicIp", "siteUrl", "sshCommand"]);
+    expect(Object.keys(run.exports).sort()).toEqual([
+      "deployedCommit",
+      "deployedRef",
+      "keptReleases",
+      "liveCommit",
+      "previousCommit",
+      "publicIp",
+      "siteUrl",
+      "sshCommand",
+    ]);
     const leaks = Object.entries(run.exports).filter(([, out]) => containsSecret(JSON.stringify(out.value)) && !out.secret);
     expect(leaks).toEqual([]);
     // No export derives from a secret, so none is marked secret (`pulumi stack output` shows them in clear).
-    expect(Object.values(run.exports).map((out) => out.secret)).toEqual([false, false, false, false, false]);
+    expect(Object.values(run.exports).map((out) => out.secret)).toEqual(Object.keys(run.exports).map(() => false));
   });
 });
 
@@ -116,10 +127,15 @@ describe("loadConfig hands out the secrets as secret Outputs (not pulumi-command
     let value: unknown;
     await jest.isolateModulesAsync(async () => {
       const pulumi = await import("@pulumi/pulumi");
-      await pulumi.runtime.setMocks({ newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs }, "django-deploy", "dev", false);
+      await pulumi.runtime.setMocks(
+        { newResource: (a) => ({ id: a.name, state: a.inputs }), call: (a) => a.inputs },
+        "django-deploy",
+        "dev",
+        false,
+      );
       pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
       const { loadConfig } = await import("../../components/config");
-      const out = loadConfig().secrets[key]!;
+      const out = loadConfig().secrets[key] as PulumiModule.Output<unknown>;
       secret = await pulumi.isSecret(out);
       value = await new Promise((resolve) => out.apply(resolve));
     });

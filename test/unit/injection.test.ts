@@ -43,6 +43,8 @@ jest.setTimeout(300_000);
 afterAll(removeTemps);
 
 const RUNS = 1000;
+/** A release's commit, as code-checkout prints it. */
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
 /** The all-fields property: most cases are refused, so it runs twice as many to accept enough. */
 const FIELD_RUNS = 2 * RUNS;
 
@@ -226,11 +228,11 @@ describe("hostile values are refused, or carried as data", () => {
               throw new Error(`${what}=${show(v)} accepted outside the nginx/supervisord word alphabet`);
           }
           // Embedded files never end the heredoc that carries them; scripts never end the command's.
-          const files = renderHostFiles(s);
+          const files = renderHostFiles(s, { commit: COMMIT });
           for (const [name, text] of Object.entries(files)) {
             if (/^DJANGO_DEPLOY_FILE$/m.test(text)) throw new Error(`${name} holds the heredoc delimiter line`);
           }
-          for (const step of stepNames(s)) stepCommand(scriptOf(s, step, files)); // throws on its delimiter line
+          for (const step of stepNames(s)) stepCommand(scriptOf(s, step, { commit: COMMIT })); // throws on its delimiter line
           if (s.acmeCaBundle && /^DJANGO_DEPLOY_FILE$/m.test(s.acmeCaBundle))
             throw new Error("acmeCaBundle holds the heredoc delimiter line");
           if (JSON.stringify(parsed) !== JSON.stringify(baseConfig)) {
@@ -269,7 +271,7 @@ describe("hostile values are refused, or carried as data", () => {
     const results = await Promise.all(
       picked.flatMap((s) => {
         const f = renderHostFiles(s);
-        return [nginx.check(f["site.conf"], scriptOf(s, "web-nginx-site", f)), nginx.check(f["acme-bootstrap.conf"])];
+        return [nginx.check(f["site.conf"], scriptOf(s, "web-nginx-site")), nginx.check(f["acme-bootstrap.conf"])];
       }),
     );
     const failures = results.flatMap((r, i) => (r.ok ? [] : [`${show(picked[Math.floor(i / 2)])}:\n${r.output}`]));
@@ -279,56 +281,65 @@ describe("hostile values are refused, or carried as data", () => {
       const site = renderHostFiles(s)["site.conf"];
       for (const line of [
         `server_name www.${s.domain};`,
-        `root ${p.homepage};`,
+        `root ${p.current}/${s.homepageDir};`,
         `client_max_body_size ${s.clientMaxBodySize};`,
         `alias ${p.static}/;`,
-        `server unix:${p.socket} fail_timeout=0;`,
+        `server unix:${p.liveSocket} fail_timeout=0;`,
       ]) {
         if (!site.includes(`    ${line}\n`)) throw new Error(`site.conf of ${show(s)} lacks the line "${line}"`);
       }
     }
   });
 
-  test("supervisord: its parser reads back exactly the expected programs", async () => {
-    const distinct = [...new Map(accepted.map((s) => [renderHostFiles(s)["supervisor.conf"], s])).entries()];
+  test("supervisord: its parser reads back exactly the expected programs (slot a of a release)", async () => {
+    const programsOf = (s: Settings) => {
+      const f = renderHostFiles(s, { commit: COMMIT });
+      return [f["supervisor-web-a.conf"], ...(s.celeryApp ? [f["supervisor-celery-a.conf"], f["supervisor-beat.conf"]] : [])].join("\n");
+    };
+    const distinct = [...new Map(accepted.map((s) => [programsOf(s), s])).entries()];
     const parsed = await parseSupervisor(distinct.map(([text]) => text));
     const failures: string[] = [];
     distinct.forEach(([, s], i) => {
       const r = parsed[i];
       const p = layoutOf(s);
       const g = siteSlug(s);
+      const release = p.release(COMMIT);
+      const wrapper = [p.runinenv, "--release", release, "python", "-m"];
       const expected = [
-        [`${g}-web`, [p.runinenv, "python", "-m", "gunicorn", "--config", p.gunicornConf]],
+        [`${g}-web-a`, [...wrapper, "gunicorn", "--config", `${p.etc}/gunicorn-a.conf.py`]],
         ...(s.celeryApp
           ? [
-              [`${g}-celery`, [p.runinenv, "python", "-m", "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"]],
-              [
-                `${g}-beat`,
-                [p.runinenv, "python", "-m", "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule],
-              ],
+              [`${g}-celery-a`, [...wrapper, "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"]],
+              [`${g}-beat`, [...wrapper, "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule]],
             ]
           : []),
       ] as [string, string[]][];
+      expected.sort(([a], [b]) => a.localeCompare(b)); // supervisord lists processes by name
       const got = r.processes.map((x) => [x.name, x.argv, x.command, x.user, x.directory, x.environment]);
-      const want = expected.map(([n, argv]) => [n, argv, argv.join(" "), s.appUser, p.code, { HOME: p.home, USER: s.appUser }]);
-      if (!r.ok || show(got) !== show(want) || show(r.groups) !== show([{ name: g, programs: expected.map(([n]) => n) }])) {
-        failures.push(`${show(s)}: ${r.error ?? ""}\n  got ${show(got)}\n  want ${show(want)}`);
-      }
+      const want = expected.map(([n, argv]) => [
+        n,
+        argv,
+        argv.join(" "),
+        s.appUser,
+        `${release}/${s.djangoDir}`,
+        { HOME: p.home, USER: s.appUser },
+      ]);
+      if (!r.ok || show(got) !== show(want)) failures.push(`${show(s)}: ${r.error ?? ""}\n  got ${show(got)}\n  want ${show(want)}`);
     });
     expect(failures.slice(0, 3)).toEqual([]);
   });
 
-  test("python: gunicorn.conf.py holds exactly the expected strings", async () => {
-    const values = await evalGunicornConfs(accepted.map((s) => renderHostFiles(s)["gunicorn.conf.py"]));
+  test("python: gunicorn-a.conf.py holds exactly the expected strings", async () => {
+    const values = await evalGunicornConfs(accepted.map((s) => renderHostFiles(s, { commit: COMMIT })["gunicorn-a.conf.py"]));
     const failures: string[] = [];
     accepted.forEach((s, i) => {
       const p = layoutOf(s);
       const want = {
         wsgi_app: `${s.wsgiModule}:application`,
-        chdir: p.code,
-        bind: `unix:${p.socket}`,
+        chdir: `${p.release(COMMIT)}/${s.djangoDir}`,
+        bind: `unix:${p.socket("a")}`,
         accesslog: `${p.logs}/gunicorn-access.log`,
-        proc_name: `${siteSlug(s)}-web`,
+        proc_name: `${siteSlug(s)}-web-a`,
       };
       const got = Object.fromEntries(Object.keys(want).map((k) => [k, values[i][k]]));
       if (show(got) !== show(want) || (s.gunicornWorkers && values[i].workers !== s.gunicornWorkers))
@@ -342,10 +353,10 @@ describe("hostile values are refused, or carried as data", () => {
 // .server.envrc through runinenv.sh
 
 /**
- * For each configuration: write its rendered .server.envrc and runinenv.sh into a fake site
- * directory (the only change to runinenv.sh: its `site=` line points there), add an empty
- * ENV/bin/activate, and run `runinenv.sh env -0` under bash. The environment env(1) prints is what
- * Gunicorn and Celery would get.
+ * For each configuration: write its rendered server.envrc and runinenv.sh into a fake site directory
+ * (the only change to runinenv.sh: the site's path points there), add a release with an empty
+ * ENV/bin, and run `runinenv.sh --release <release> env -0` under bash. The environment env(1) prints
+ * is what Gunicorn and Celery would get.
  */
 const envrcOfConfig = (c: ParsedConfig) => renderServerEnv(c.settings, c.secrets.appEnv);
 
@@ -357,17 +368,18 @@ async function checkEnvironments(all: ParsedConfig[], envrcOf: (c: ParsedConfig)
     const lines = ["set -u"];
     list.forEach((c, i) => {
       const s = c.settings;
+      const p = layoutOf(s);
       const site = path.join(dir, `site${i}`);
-      fs.mkdirSync(path.join(site, "ENV", "bin"), { recursive: true });
+      const release = path.join(site, "releases", "0123abc");
+      fs.mkdirSync(path.join(release, "ENV", "bin"), { recursive: true });
+      fs.mkdirSync(path.join(site, "etc"), { recursive: true });
       fs.chmodSync(site, 0o777); // the harness may run as nobody: it writes out, err, rc here
-      fs.writeFileSync(path.join(site, "ENV", "bin", "activate"), "# a virtualenv's activate script would be here\n");
-      fs.writeFileSync(path.join(site, ".server.envrc"), envrcOf(c));
+      fs.writeFileSync(path.join(site, "etc", "server.envrc"), envrcOf(c));
       const runinenv = renderHostFiles(s)["runinenv.sh"];
-      const siteLine = `site=${sh(layoutOf(s).site)}\n`;
-      if (runinenv.split(siteLine).length !== 2) throw new Error(`runinenv.sh does not set site exactly once: ${runinenv}`);
-      fs.writeFileSync(path.join(site, "runinenv.sh"), runinenv.replace(siteLine, `site=${sh(site)}\n`));
+      if (!runinenv.includes(`${sh(p.envrc)}\n`)) throw new Error(`runinenv.sh does not read ${p.envrc}: ${runinenv}`);
+      fs.writeFileSync(path.join(site, "runinenv.sh"), runinenv.split(`${p.site}/`).join(`${site}/`));
       lines.push(
-        `/bin/bash ${sh(`${site}/runinenv.sh`)} ${sh(envBin)} -0 >${sh(`${site}/out`)} 2>${sh(`${site}/err`)}; builtin echo "$?" >${sh(`${site}/rc`)}`,
+        `/bin/bash ${sh(`${site}/runinenv.sh`)} --release ${sh(release)} ${sh(envBin)} -0 >${sh(`${site}/out`)} 2>${sh(`${site}/err`)}; builtin echo "$?" >${sh(`${site}/rc`)}`,
       );
     });
     const r = await runBashHarness(lines.join("\n") + "\n", dir);
@@ -375,18 +387,20 @@ async function checkEnvironments(all: ParsedConfig[], envrcOf: (c: ParsedConfig)
     list.forEach((c, i) => {
       const s = c.settings;
       const site = path.join(dir, `site${i}`);
+      const release = fs.realpathSync(path.join(site, "releases", "0123abc"));
       const rc = fs.readFileSync(path.join(site, "rc"), "utf8").trim();
       const env = new Map<string, Buffer>();
       for (const entry of splitNul(fs.readFileSync(path.join(site, "out")))) {
         const eq = entry.indexOf(0x3d);
         env.set(entry.subarray(0, eq).toString(), entry.subarray(eq + 1));
       }
-      const p = layoutOf(s);
       const want: Record<string, string> = {
-        STATIC_ROOT: p.static,
-        MEDIA_ROOT: p.media,
         ALLOWED_HOSTS: `www.${s.domain},${s.domain}`,
         ...c.secrets.appEnv,
+        STATIC_ROOT: `${release}/static`,
+        MEDIA_ROOT: `${site}/media`,
+        VIRTUAL_ENV: `${release}/ENV`,
+        DJANGO_DEPLOY_RELEASE: "0123abc",
       };
       const wrong = Object.entries(want).filter(([k, v]) => !env.get(k)?.equals(Buffer.from(v, "utf8")));
       if (rc !== "0" || wrong.length > 0) {

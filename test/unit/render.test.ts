@@ -6,9 +6,9 @@
  */
 import fc from "fast-check";
 import { ParsedConfig, Settings } from "../../components/config";
-import { RenderedHostFile, renderHostFiles, stepCommand } from "../../components/host-files";
+import { RenderedHostFile, renderHostFiles, renderSwitchFinisher, stepCommand } from "../../components/host-files";
 import { renderServerEnv } from "../../components/secret-files";
-import { layoutOf, siteSlug } from "../../components/layout";
+import { SLOTS, Slot, layoutOf, siteSlug } from "../../components/layout";
 import { validRaw } from "./lib/arbitraries";
 import { Raw, parse, parseAll, plainRaw, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
 import {
@@ -115,12 +115,13 @@ describe("every rendered shell script passes shellcheck", () => {
     all.forEach((s, i) => {
       const files = renderHostFiles(s);
       for (const step of stepNames(s)) {
-        const script = scriptOf(s, step, files);
+        const script = scriptOf(s, step);
         scripts[`${i}:step ${step}`] = script;
         scripts[`${i}:command ${step}`] = stepCommand(script);
       }
       scripts[`${i}:runinenv.sh`] = files["runinenv.sh"];
       scripts[`${i}:certbot-deploy-hook.sh`] = files["certbot-deploy-hook.sh"];
+      scripts[`${i}:switch-finisher.sh`] = renderSwitchFinisher(s);
       envrcs[`${i}:.server.envrc`] = renderServerEnv(s, configs[i].secrets.appEnv);
     });
     // .server.envrc is data: values are single-quoted on purpose, so shellcheck's notes about
@@ -159,7 +160,7 @@ describe("every nginx site passes the real nginx -t", () => {
     const jobs = all.flatMap((s) => {
       const f = renderHostFiles(s);
       return [
-        { s, name: "site.conf", text: f["site.conf"], step: scriptOf(s, "web-nginx-site", f) },
+        { s, name: "site.conf", text: f["site.conf"], step: scriptOf(s, "web-nginx-site") },
         { s, name: "acme-bootstrap.conf", text: f["acme-bootstrap.conf"], step: "" },
       ];
     });
@@ -174,18 +175,21 @@ describe("every nginx site passes the real nginx -t", () => {
     }
   });
 
-  test("the longest socket path validation accepts (107 bytes) passes nginx -t; one byte more is refused", async () => {
-    const raw = { ...tlsCeleryRaw(), baseDir: "/srv", domain: `${"a".repeat(60)}.${"b".repeat(19)}.com` };
+  test("the longest socket path validation accepts (107 bytes) is one nginx takes; one byte more is refused", async () => {
+    const raw = { ...tlsCeleryRaw(), baseDir: "/srv", domain: `${"a".repeat(60)}.${"b".repeat(22)}.com` };
     const s = parse(raw);
-    const { socket } = layoutOf(s);
+    const p = layoutOf(s);
+    const socket = p.socket("a"); // Gunicorn binds the slot sockets; nginx connects through the shorter live.sock
     expect(Buffer.byteLength(socket)).toBe(107);
     const site = renderHostFiles(s)["site.conf"];
     const step = scriptOf(s, "web-nginx-site");
     expect((await nginx.check(site, step)).ok).toBe(true);
+    const at = (path: string) => site.replace(`server unix:${p.liveSocket} `, `server unix:${path} `);
+    expect((await nginx.check(at(socket), step)).ok).toBe(true);
     // nginx (like Gunicorn) cannot use a longer one, so validation refuses it.
-    const longer = await nginx.check(site.replace(`server unix:${socket} `, `server unix:${socket}x `), step);
+    const longer = await nginx.check(at(`${socket}x`), step);
     expect(longer.output).toMatch(/too long path in the unix domain socket/);
-    expect(problemsOf({ ...raw, domain: `${"a".repeat(60)}.${"b".repeat(20)}.com` })).toEqual([
+    expect(problemsOf({ ...raw, domain: `${"a".repeat(60)}.${"b".repeat(23)}.com` })).toEqual([
       expect.stringMatching(/^django-deploy:baseDir: is too long for this domain: .* 108 bytes, a unix socket path holds at most 107/),
     ]);
   });
@@ -216,41 +220,64 @@ describe("every nginx site passes the real nginx -t", () => {
   });
 });
 
+/** The supervisord files one slot of a release installs (web, and with Celery its worker and the beat). */
+function slotPrograms(s: Settings, slot: Slot, commit: string): string {
+  const f = renderHostFiles(s, { commit });
+  return [f[`supervisor-web-${slot}.conf`], ...(s.celeryApp ? [f[`supervisor-celery-${slot}.conf`], f["supervisor-beat.conf"]] : [])].join(
+    "\n",
+  );
+}
+
+const COMMIT = "0123456789abcdef0123456789abcdef01234567";
+
 describe("the supervisord programs parse with supervisord's own parser", () => {
-  test(`programs, commands, user, stop timeouts (${RUNS} configurations)`, async () => {
+  test(`programs, commands, user, release directory, stop timeouts, root's logs (${RUNS} configurations, both slots)`, async () => {
     const all = generate(
       RUNS,
       REPRESENTATIVE.map(([, r]) => r()),
     );
     expect(all.some((s) => s.celeryApp) && all.some((s) => !s.celeryApp)).toBe(true);
-    const parsed = await parseSupervisor(all.map((s) => renderHostFiles(s)["supervisor.conf"]));
-    all.forEach((s, i) => {
+    const cases = all.flatMap((s) => SLOTS.map((slot) => ({ s, slot })));
+    const parsed = await parseSupervisor(cases.map(({ s, slot }) => slotPrograms(s, slot, COMMIT)));
+    cases.forEach(({ s, slot }, i) => {
       const r = parsed[i];
       const p = layoutOf(s);
       const g = siteSlug(s);
-      const context = label(s);
+      const release = p.release(COMMIT);
+      const context = `${label(s)} slot ${slot}`;
       expect({ context, error: r.error }).toEqual({ context, error: undefined });
-      const wrapper = [p.runinenv, "python", "-m"];
-      const programs: [string, string[], number, number][] = [[`${g}-web`, [...wrapper, "gunicorn", "--config", p.gunicornConf], 40, 3]];
+      const wrapper = [p.runinenv, "--release", release, "python", "-m"];
+      const programs: [string, string, string[], number, number][] = [
+        [`${g}-web-${slot}`, `web-${slot}`, [...wrapper, "gunicorn", "--config", `${p.etc}/gunicorn-${slot}.conf.py`], 40, 3],
+      ];
       if (s.celeryApp) {
-        programs.push([`${g}-celery`, [...wrapper, "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"], 600, 5]);
+        programs.push([
+          `${g}-celery-${slot}`,
+          `celery-${slot}`,
+          [...wrapper, "celery", "-A", s.celeryApp, "worker", "--loglevel", "INFO"],
+          600,
+          1,
+        ]);
         programs.push([
           `${g}-beat`,
+          "beat",
           [...wrapper, "celery", "-A", s.celeryApp, "beat", "--loglevel", "INFO", "--schedule", p.beatSchedule],
           30,
-          5,
+          1,
         ]);
       }
-      expect({ context, groups: r.groups }).toEqual({ context, groups: [{ name: g, programs: programs.map(([n]) => n) }] });
+      programs.sort(([a], [b]) => a.localeCompare(b)); // supervisord lists groups and processes by name
+      // No group sections: each program is its own group, so a slot can be added and removed alone.
+      expect({ context, groups: r.groups }).toEqual({ context, groups: programs.map(([n]) => ({ name: n, programs: [n] })) });
       expect({ context, processes: r.processes }).toEqual({
         context,
-        processes: programs.map(([name, argv, stopwaitsecs, startsecs]) => ({
-          group: g,
+        processes: programs.map(([name, log, argv, stopwaitsecs, startsecs]) => ({
+          group: name,
           name,
           command: argv.join(" "),
           argv,
           user: s.appUser,
-          directory: p.code,
+          directory: `${release}/${s.djangoDir}`,
           stopwaitsecs,
           stopsignal: 15,
           stopasgroup: true,
@@ -260,44 +287,45 @@ describe("the supervisord programs parse with supervisord's own parser", () => {
           autorestart: "RestartUnconditionally",
           redirect_stderr: true,
           environment: { HOME: p.home, USER: s.appUser },
-          stdout_logfile: `${p.logs}/${name.slice(g.length + 1)}.log`,
+          stdout_logfile: `${p.programLogs}/${log}.log`,
         })),
       });
-      // The only directory supervisord needs besides its own is the site's logs/ (the layout step makes it).
-      expect(r.requiredDirs.filter((d) => d !== p.logs).every((d) => d.includes("django-deploy-supervisor-"))).toBe(true);
+      // supervisord opens the program logs as root: they are in root's directory, never in the app user's.
+      expect(r.requiredDirs.filter((d) => d !== p.programLogs).every((d) => d.includes("django-deploy-supervisor-"))).toBe(true);
     });
   });
 
   test("the supervisord harness reports a broken file", async () => {
-    const good = renderHostFiles(parse(plainRaw()))["supervisor.conf"];
+    const good = slotPrograms(parse(plainRaw()), "a", COMMIT);
     const [ok, badValue, badSection] = await parseSupervisor([
       good,
       good.replace("stopwaitsecs=40", "stopwaitsecs=forty"),
-      good.replace("[group:", "[grup:"),
+      good.replace("[program:", "[progrm:"),
     ]);
     expect(ok.ok).toBe(true);
     expect(badValue.ok).toBe(false);
-    expect(badSection.ok && badSection.groups.length === 1 && badSection.groups[0].programs.length === 1).toBe(true); // no group section: the program is its own group
-    expect(badSection.groups[0].name).toBe("example-org-web");
+    expect(badSection.processes).toEqual([]);
   });
 });
 
-describe("gunicorn.conf.py is Python that says what the layout says", () => {
-  test(`(${RUNS} configurations)`, async () => {
+describe("gunicorn-<slot>.conf.py is Python that says what the layout says", () => {
+  test(`(${RUNS} configurations, both slots)`, async () => {
     const all = generate(
       RUNS,
       REPRESENTATIVE.map(([, r]) => r()),
     );
-    const values = await evalGunicornConfs(all.map((s) => renderHostFiles(s)["gunicorn.conf.py"]));
-    all.forEach((s, i) => {
+    const cases = all.flatMap((s) => SLOTS.map((slot) => ({ s, slot })));
+    const values = await evalGunicornConfs(cases.map(({ s, slot }) => renderHostFiles(s, { commit: COMMIT })[`gunicorn-${slot}.conf.py`]));
+    cases.forEach(({ s, slot }, i) => {
       const p = layoutOf(s);
       expect(values[i]).toMatchObject({
         wsgi_app: `${s.wsgiModule}:application`,
-        chdir: p.code,
-        bind: `unix:${p.socket}`,
+        // The release's real path, never `current` (Gunicorn resolves its working directory once).
+        chdir: `${p.release(COMMIT)}/${s.djangoDir}`,
+        bind: `unix:${p.socket(slot)}`,
         umask: 0o007,
         accesslog: `${p.logs}/gunicorn-access.log`,
-        proc_name: `${siteSlug(s)}-web`,
+        proc_name: `${siteSlug(s)}-web-${slot}`,
         timeout: 30,
         graceful_timeout: 30,
       });

@@ -34,7 +34,7 @@ function renderedOutsideEnvrc(s: Settings): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, text] of Object.entries(files)) out[`file ${name}`] = text;
   for (const step of stepNames(s)) {
-    const script = scriptOf(s, step, files);
+    const script = scriptOf(s, step);
     out[`script ${step}`] = script;
     out[`command ${step}`] = stepCommand(script);
   }

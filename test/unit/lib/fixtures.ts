@@ -4,7 +4,7 @@
  */
 import { ConfigError, ParsedConfig, Settings, parseConfig } from "../../../components/config";
 import { SECRET_KEYS } from "../../../components/config-schema";
-import { renderHostFiles, renderStepScript } from "../../../components/host-files";
+import { StepValues, renderStepScript } from "../../../components/host-files";
 import { stepPlan } from "../../../components/plan";
 
 export type Raw = Record<string, string>;
@@ -109,8 +109,8 @@ export function stepNames(s: Settings): string[] {
 }
 
 /** The rendered script of one step of a configuration's plan (throws if the plan has no such step). */
-export function scriptOf(s: Settings, name: string, files = renderHostFiles(s)): string {
+export function scriptOf(s: Settings, name: string, values: StepValues = {}): string {
   const step = stepPlan(s).find((st) => st.name === name);
   if (!step) throw new Error(`the plan of this configuration has no step ${name}`);
-  return renderStepScript(s, step, files);
+  return renderStepScript(s, step, values);
 }

@@ -12,8 +12,8 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Settings } from "../../../components/config";
-import { RenderedHostFile, packagesOf, renderHostFiles } from "../../../components/host-files";
-import { HostFileName, layoutOf, siteSlug } from "../../../components/layout";
+import { PLACEHOLDER_VALUES, RenderedHostFile, packagesOf, renderHostFiles } from "../../../components/host-files";
+import { HostFileName, layoutOf } from "../../../components/layout";
 import { scriptOf, stepNames } from "./fixtures";
 import { chunks, pool, CORES, runBashHarness, splitNul, tempDir } from "./tools";
 
@@ -42,7 +42,6 @@ const STUBS = [
   "certbot",
   "supervisorctl",
   "cmp",
-  "sleep",
   "chmod",
   "chown",
   "mktemp",
@@ -51,9 +50,27 @@ const STUBS = [
   "cat",
   "git",
   "python3",
+  "usermod",
+  "tr",
+  "flock",
+  "readlink",
+  "setsid",
+  "paste",
+  "awk",
+  "tail",
+  "head",
+  "basename",
+  "dirname",
+  "find",
+  "comm",
+  "xargs",
+  "mkdir",
+  "touch",
+  "date",
+  "sort",
+  "tar",
+  "curl",
   // builtins
-  "echo",
-  "printf",
   "cd",
   "kill",
   "exec",
@@ -73,6 +90,11 @@ function prelude(): string {
     `  builtin printf '%s\\0' "@CALL" "$1" "$(( $# - 1 ))" "\${@:2}" "$__in" >&3`,
     "}",
     ...STUBS.map((c) => `${c}() { __rec ${c} "$@"; }`),
+    "# echo and printf are recorded and still print (command substitutions read them; stdout is /dev/null).",
+    'echo() { __rec echo "$@"; builtin echo "$@"; }',
+    'printf() { __rec printf "$@"; builtin printf "$@"; }',
+    "# Waiting loops are bounded by SECONDS: a stubbed sleep moves the clock on instead of waiting.",
+    'sleep() { __rec sleep "$@"; SECONDS=$((SECONDS + ${1%.*} + 1)); }',
     "# The app user does not exist yet: the layout step creates it.",
     'id() { __rec id "$@"; return 1; }',
     "# git (through sudo) resolves every ref to one fake commit.",
@@ -85,13 +107,13 @@ function prelude(): string {
 }
 const HELPERS_END = "# --- end of helpers ---\n";
 
-/** The step script with install_file (from the helpers) replaced by a recording stub. */
+/** The step script with install_file and site_lock (from the helpers) replaced by recording stubs. */
 function instrument(script: string): string {
   const at = script.indexOf(HELPERS_END);
   if (at < 0) return script; // the wait step has no helpers
   if (script.indexOf(HELPERS_END, at + 1) >= 0) throw new Error("helpers end marker appears twice");
   const cut = at + HELPERS_END.length;
-  return `${script.slice(0, cut)}install_file() { __rec install_file "$@"; }\n${script.slice(cut)}`;
+  return `${script.slice(0, cut)}install_file() { __rec install_file "$@"; }\nsite_lock() { __rec site_lock; }\n${script.slice(cut)}`;
 }
 
 export interface Call {
@@ -176,7 +198,7 @@ export interface StepExpectation {
 }
 
 /** The commands (in order) a step runs under the stubs, with the exact values of `s`. */
-export function expectedCalls(s: Settings, step: string, files = renderHostFiles(s)): StepExpectation {
+export function expectedCalls(s: Settings, step: string, files = renderHostFiles(s, PLACEHOLDER_VALUES)): StepExpectation {
   const p = layoutOf(s);
   /** install_file with the file's placement from the layout (and its rendered content, when it has one). */
   const install = (name: HostFileName) => {
@@ -184,9 +206,7 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
     return call("install_file", [f.path, f.mode, f.owner], name in files ? files[name as RenderedHostFile] : undefined);
   };
   const dirOf = (name: HostFileName) => path.posix.dirname(p.files[name].path);
-  const g = siteSlug(s);
   const u = s.appUser;
-  const asApp = ["-H", "-u", u, "--"];
   switch (step) {
     case "host-wait":
       return {
@@ -209,109 +229,139 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
         ],
       };
     }
-    case "host-layout":
+    case "host-layout": {
+      const b = p.buildUser;
       return {
         status: 0,
         calls: [
+          call("site_lock", []),
           call("id", ["-u", u]),
           call("useradd", ["--system", "--create-home", "--home-dir", p.home, "--shell", "/usr/sbin/nologin", u]),
           call("echo", [`created user ${u}`]),
-          call("install", ["-d", "-o", "root", "-g", "root", "-m", "0755", s.baseDir]),
-          call("install", ["-d", "-o", u, "-g", u, "-m", "0755", p.site, p.public, p.static, p.media]),
-          call("install", ["-d", "-o", u, "-g", u, "-m", "0750", p.logs, p.var]),
+          call("id", ["-u", b]),
+          call("useradd", ["--system", "--create-home", "--home-dir", p.buildHome, "--shell", "/usr/sbin/nologin", b]),
+          call("echo", [`created user ${b}`]),
+          call("grep", ["-qxF", u]),
+          call("install", [
+            "-d",
+            "-o",
+            "root",
+            "-g",
+            "root",
+            "-m",
+            "0755",
+            s.baseDir,
+            p.site,
+            "/var/log/django-deploy",
+            "/var/lib/django-deploy",
+          ]),
+          call("install", ["-d", "-o", "root", "-g", u, "-m", "0750", p.etc]),
+          call("install", ["-d", "-o", b, "-g", b, "-m", "0750", p.cache]),
+          call("install", ["-d", "-o", b, "-g", b, "-m", "0755", p.releases, p.venvs, p.static]),
+          call("install", ["-d", "-o", u, "-g", u, "-m", "0755", p.media]),
+          call("install", ["-d", "-o", u, "-g", u, "-m", "0750", p.var, p.logs]),
           call("install", ["-d", "-o", u, "-g", "www-data", "-m", "2750", p.run]),
+          call("install", ["-d", "-o", "root", "-g", "adm", "-m", "0750", p.programLogs]),
+          call("install", ["-d", "-o", "root", "-g", "root", "-m", "0700", p.state]),
           call("install", ["-d", "-o", "root", "-g", "root", "-m", "0755", p.acmeWebroot]),
           call("echo", [`layout ready under ${p.site}`]),
         ],
       };
+    }
     case "code-deploy-key":
-      return {
-        status: 0,
-        calls: [
-          call("install", ["-d", "-o", u, "-g", u, "-m", "0700", p.sshDir]),
-          install("deploy-key"),
-          call("echo", ["deploy key installed"]),
-        ],
-      };
+      return { status: 0, calls: [call("site_lock", []), install("deploy-key"), call("echo", ["deploy key installed"])] };
     case "code-checkout": {
-      const env = s.hasDeployKey
-        ? ["env", `GIT_SSH_COMMAND=ssh -i ${p.deployKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`]
-        : [];
-      const git = (...a: string[]) => call("sudo", [...asApp, ...env, "git", "-C", p.site, ...a]);
+      const asBuild = ["-H", "-u", p.buildUser, "--"];
+      const env = [
+        "env",
+        "GIT_TERMINAL_PROMPT=0",
+        ...(s.hasDeployKey ? [`GIT_SSH_COMMAND=ssh -i ${p.deployKey} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new`] : []),
+      ];
+      const parent = `${p.cache}/parent.git`;
+      const git = (...a: string[]) => call("sudo", [...asBuild, ...env, "git", ...a]);
+      const fullSha = /^[0-9a-f]{40}$/.test(s.repoRef);
+      // A full SHA is that commit; any other ref resolves (through the stubs) to the fake commit.
+      const commit = fullSha ? s.repoRef : FAKE_SHA;
+      const tmp = `${p.releases}/.tmp-${commit}`;
       return {
         // requirements.txt does not exist on the test machine: the step stops there, as it must.
         status: 1,
         calls: [
-          git("init", "--quiet"),
-          git("remote", "get-url", "origin"),
-          git("remote", "set-url", "origin", s.repoUrl),
-          git("fetch", "--quiet", "--prune", "--force", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*"),
-          git("rev-parse", "--verify", "--quiet", `refs/remotes/origin/${s.repoRef}^{commit}`),
-          git("checkout", "--quiet", "--force", "--detach", FAKE_SHA),
-          git("submodule", "sync", "--quiet", "--recursive"),
-          git("submodule", "update", "--quiet", "--init", "--recursive", "--force"),
-          call("printf", ["%s\\n", ...p.untracked]),
-          call("sudo", [...asApp, "tee", `${p.site}/.git/info/exclude`]),
-          call("echo", [`django-deploy:djangoDir: ${p.code}/requirements.txt does not exist at ${s.repoRef}`]),
+          call("site_lock", []),
+          call("sudo", [...asBuild, "mkdir", "-p", `${p.cache}/modules`]),
+          git("init", "--quiet", "--bare", parent),
+          git("-C", parent, "config", "remote.origin.url", s.repoUrl),
+          git("-C", parent, "fetch", "--quiet", "--prune", "--force", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"),
+          ...(fullSha
+            ? [git("-C", parent, "cat-file", "-e", `${s.repoRef}^{commit}`)]
+            : [
+                git("-C", parent, "rev-parse", "-q", "--verify", `refs/tags/${s.repoRef}^{commit}`),
+                git("-C", parent, "rev-parse", "-q", "--verify", `refs/heads/${s.repoRef}^{commit}`),
+              ]),
+          call("sudo", [...asBuild, "rm", "-rf", tmp]),
+          call("sudo", [...asBuild, "mkdir", "-p", tmp]),
+          git("-C", parent, "archive", "--format=tar", commit),
+          call("sudo", [...asBuild, "tar", "-x", "-C", tmp]),
+          git("-C", parent, "ls-tree", "-r", "-z", commit),
+          call("echo", [`django-deploy:djangoDir: ${s.djangoDir}/requirements.txt does not exist at ${s.repoRef} (${commit})`]),
         ],
       };
     }
-    case "env-venv":
+    case "env-venv": {
+      const asBuild = ["-H", "-u", p.buildUser, "--"];
+      const venv = `${p.venvs}/${PLACEHOLDER_VALUES.requirementsHash}`;
+      // No release exists on the test machine: the glob stays literal, and grep (a stub) says it matches.
+      const requirements = `${p.releases}/*/${s.djangoDir}/requirements.txt`;
       return {
         status: 0,
         calls: [
-          call("rm", ["-rf", p.venv]),
-          call("sudo", [...asApp, "python3", "-m", "venv", ...(s.venvSystemSitePackages ? ["--system-site-packages"] : []), p.venv]),
-          call("echo", ["created ENV"]),
+          call("site_lock", []),
+          call("grep", ["-qxF", `requirementsHash=${PLACEHOLDER_VALUES.requirementsHash}`, `${p.releases}/*/.django-deploy-release`]),
+          call("sudo", [...asBuild, "rm", "-rf", venv]),
+          call("sudo", [...asBuild, "python3", "-m", "venv", ...(s.venvSystemSitePackages ? ["--system-site-packages"] : []), venv]),
+          call("dirname", [requirements]),
           call("sudo", [
-            ...asApp,
+            ...asBuild,
             "env",
             "PIP_DISABLE_PIP_VERSION_CHECK=1",
             ...(s.pipNoIndex ? ["PIP_NO_INDEX=1"] : []),
-            `${p.venv}/bin/python`,
+            `${venv}/bin/python`,
             "-m",
             "pip",
             "install",
             "--quiet",
             "-r",
-            `${p.code}/requirements.txt`,
+            requirements,
           ]),
-          call("echo", ["requirements installed"]),
-        ],
-      };
-    case "env-server-env":
-      return { status: 0, calls: [install("server.envrc"), call("echo", ["server settings installed"])] };
-    case "env-runinenv":
-      return { status: 0, calls: [install("runinenv.sh")] };
-    case "app-release": {
-      const manage = (...a: string[]) => call("sudo", [...asApp, p.runinenv, "python", "manage.py", ...a]);
-      return {
-        status: 0,
-        calls: [
-          call("cd", [p.code]),
-          manage("migrate", "--noinput"),
-          manage("collectstatic", "--noinput"),
-          ...s.fixtures.map((f) => manage("loaddata", f)),
-          call("echo", ["release tasks done"]),
+          call("sudo", [...asBuild, "touch", `${venv}/.django-deploy-venv`]),
+          call("echo", [`venv ${PLACEHOLDER_VALUES.requirementsHash} built`]),
         ],
       };
     }
-    case "app-supervisor":
+    case "env-server-env":
+      return { status: 0, calls: [call("site_lock", []), install("server.envrc"), call("echo", ["server settings installed"])] };
+    case "env-runinenv":
+      return { status: 0, calls: [call("site_lock", []), install("runinenv.sh")] };
+    // The release does not exist on the test machine: these two stop at their first check, naming it.
+    case "app-release":
       return {
-        // The stamp file's directory does not exist on the test machine: the step stops there.
+        status: 1,
+        calls: [call("site_lock", []), call("echo", [`release ${PLACEHOLDER_VALUES.commit} does not exist: run code-checkout first`])],
+      };
+    case "app-switch":
+      return {
         status: 1,
         calls: [
-          install("gunicorn.conf.py"),
-          install("supervisor.conf"),
-          call("supervisorctl", ["reread"]),
-          call("supervisorctl", ["update", g]),
-          call("supervisorctl", ["restart", `${g}:*`]),
+          call("site_lock", []),
+          call("trap", ["", "PIPE", "HUP"]),
+          call("echo", [`release ${PLACEHOLDER_VALUES.commit} is not prepared: run app-release first`]),
         ],
       };
     case "web-acme-bootstrap":
       return {
         status: 0,
         calls: [
+          call("site_lock", []),
           call("rm", ["-f", p.nginxDefaultSite]),
           install("acme-bootstrap.conf"),
           call("ln", ["-sfn", p.nginxSite, p.nginxEnabled]),
@@ -332,6 +382,7 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
       return {
         status: 0,
         calls: [
+          call("site_lock", []),
           ...ca,
           call("certbot", [
             "certonly",
@@ -363,6 +414,7 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
       return {
         status: 0,
         calls: [
+          call("site_lock", []),
           call("rm", ["-f", p.nginxDefaultSite]),
           call("sed", ["-i", "-E", "s/^(\\s*)ssl_protocols .*;/\\1ssl_protocols TLSv1.2 TLSv1.3;/", "/etc/nginx/nginx.conf"]),
           call("sed", [
@@ -419,9 +471,9 @@ export async function simulateSettings(
 ): Promise<{ problems: string[][]; stderr: string }> {
   const jobs: { i: number; step: string; script: string; expected: StepExpectation }[] = [];
   all.forEach((s, i) => {
-    const files = renderHostFiles(s);
+    const files = renderHostFiles(s, PLACEHOLDER_VALUES);
     const names = steps ? steps(s) : stepNames(s);
-    for (const step of names) jobs.push({ i, step, script: scriptOf(s, step, files), expected: expectedCalls(s, step, files) });
+    for (const step of names) jobs.push({ i, step, script: scriptOf(s, step), expected: expectedCalls(s, step, files) });
   });
   const { results, stderr } = await simulate(jobs.map((j) => j.script));
   const problems: string[][] = all.map(() => []);
