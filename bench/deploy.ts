@@ -1,11 +1,13 @@
 /**
  * Benchmark (`npm run bench`): a fresh local Debian 12 host → site serving, then a no-op re-apply,
- * then request rates through nginx with wrk. Prints the figures; docs/benchmarks.md records them.
+ * then request rates through nginx with wrk, then every kind of release under load (bench/releases.ts). Prints the figures; docs/benchmarks.md records them.
  * Load goes only to the local test host (its own network namespace), bounded in time.
  */
 import { execFileSync } from "child_process";
 import { apply } from "../sandbox/runner";
 import { startLocalSite } from "../sandbox/local-site";
+import { tempFile } from "../sandbox/hosts/site-checks";
+import { releaseTable } from "./releases";
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -48,6 +50,9 @@ async function main() {
       const r = wrk(url, duration);
       console.log(`| ${label} | ${r.rps.toFixed(0)} | ${r.latency} |`);
     }
+
+    console.log("\nReleases under load (8 clients reading /version over HTTPS, no pause):");
+    console.log(await releaseTable(site, tempFile("bench-pebble-root.pem", await site.pebble.rootPem())));
   } finally {
     await site.stop();
   }

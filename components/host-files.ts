@@ -35,6 +35,7 @@ export const PLACEHOLDER_VALUES: Required<StepValues> = {
   commit: "<commit>",
   requirementsHash: "<requirements-hash>",
   settingsFingerprint: "<settings-fingerprint>",
+  releaseRun: "<release-run>",
   liveCommit: "<live-commit>",
   previousCommit: "<previous-commit>",
   keptReleases: "<kept-releases>",
@@ -148,7 +149,7 @@ export function renderStepScript(s: Settings, step: PlannedStep, values: StepVal
   if (missing.length > 0) throw new Error(`step ${step.name} does not install ${missing.join(", ")}, which the plan lists for it`);
   const lib = step.name === "host-wait" ? "set -euo pipefail\n" : render("partials/step-lib.sh", ctx);
   const reads = step.reads.length
-    ? `# Values printed by earlier steps (a new value changes this command, so the step runs again):\n${step.reads.map((v) => `${v}=${sh(known[v])}`).join("\n")}\n`
+    ? `# Values printed by earlier steps (a new value changes this command, so the step runs again):\n# shellcheck disable=SC2034 # a value may be read only to re-run the step\nreadonly \\\n${step.reads.map((v) => `  ${v}=${sh(known[v])}`).join(" \\\n")}\n`
     : "";
   return `#!/bin/bash\n# django-deploy step "${step.name}" for ${s.domain}\n${lib}${reads}${body}`;
 }

@@ -24,7 +24,8 @@ export type ComponentName = keyof typeof COMPONENTS;
  * command, so they re-run), or passed as a trigger (`triggers`: for the secret fingerprint, which
  * no command string may hold).
  */
-export type StepValue = "commit" | "requirementsHash" | "settingsFingerprint" | "liveCommit" | "previousCommit" | "keptReleases";
+export type StepValue =
+  "commit" | "requirementsHash" | "settingsFingerprint" | "releaseRun" | "liveCommit" | "previousCommit" | "keptReleases";
 /** Secret material a step reads on standard input, rendered by secret-files.ts. */
 export type SecretInput = "deployKey" | "serverEnv";
 /** Resources outside the plan a step may wait for: the EC2 host, the DNS records. */
@@ -106,17 +107,19 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "app-release",
     component: "app",
-    does: "release tasks before the switch: collectstatic into the shared pool, migrate, loaddata",
+    does: "release tasks before the switch: collectstatic into the shared pool, migrate, loaddata; prints its run's id",
     after: ["env-venv", "env-server-env", "env-runinenv"],
     reads: ["commit"],
     triggers: ["settingsFingerprint"],
+    produces: ["releaseRun"],
   },
   {
     name: "app-switch",
     component: "app",
     does: "the new release in the idle web slot, health-checked, then nginx, Celery and beat moved to it; prints live, previous and kept releases",
     after: ["app-release"],
-    reads: ["commit"],
+    // releaseRun: whenever the release step ran, the switch runs too (and checks what is live).
+    reads: ["commit", "releaseRun"],
     triggers: ["settingsFingerprint"],
     installs: (s) => [
       "gunicorn-a.conf.py",

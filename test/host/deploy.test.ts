@@ -201,7 +201,9 @@ describe("a fresh host, first apply", () => {
       .split("\n");
     const allowed = [p().media, p().var, p().logs, p().run].map((d) => new RegExp(`^${d}(/|$)`));
     expect(writable.filter((f) => !allowed.some((a) => a.test(f)))).toEqual([]);
-    expect(await sh(`stat -c '%U:%G %a' ${p().site} ${p().etc} ${p().envrc}`)).toBe("root:root 755\nroot:django 750\nroot:django 640\n");
+    expect(await sh(`sudo stat -c '%U:%G %a' ${p().site} ${p().etc} ${p().envrc}`)).toBe(
+      "root:root 755\nroot:django 750\nroot:django 640\n",
+    );
     expect((await site.host.exec(`cat ${p().envrc}`)).code).not.toBe(0); // not even the admin user reads it
   });
 

@@ -38,7 +38,8 @@ const CASES: Case[] = [
     change: "one appEnv value",
     setting: { appEnv: { ...FAKE_SECRETS.appEnv, DATABASE_URL: "postgres://app:other-fake-password@db.internal:5432/app" } },
     // The settings reach the host on stdin; their (secret) fingerprint re-runs the release tasks and the switch.
-    expected: { "env-server-env": ["stdin"], "app-release": ["triggers[0]"], "app-switch": ["triggers[0]"] },
+    // (The switch also reads the release step's run id: a run of that step always runs the switch.)
+    expected: { "env-server-env": ["stdin"], "app-release": ["triggers[0]"], "app-switch": ["create", "triggers[0]"] },
   },
   { change: "gunicornWorkers unset → 5", setting: { gunicornWorkers: 5 }, expected: { "app-switch": ["create"] } },
   { change: "keepReleases 5 → 3", setting: { keepReleases: 3 }, expected: { "app-switch": ["create"] } },

@@ -166,6 +166,8 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
       const values: Record<string, string> = {
         commit: fakeCommit(String(inputs.create)),
         requirementsHash: opts.requirements ?? DEFAULT_REQUIREMENTS,
+        // A new run id whenever the release step runs: its command or its triggers changed.
+        releaseRun: fakeCommit(JSON.stringify([inputs.create, inputs.triggers])),
         liveCommit: fakeCommit(String(inputs.create)),
         previousCommit: "",
         keptReleases: "",

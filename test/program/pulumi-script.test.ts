@@ -1,7 +1,8 @@
 /**
- * scripts/pulumi.sh (`npm run pulumi -- <stack> <command>`), the README's main command: a local
- * file backend and the passphrase provider by default, the stack created on first use. The real
- * CLI cannot be downloaded here, so a stand-in `npx` on PATH records what the script asks of it.
+ * The README's main command, `npm run up [-- <stack>]` (scripts/up.sh): with a stack, `pulumi up`
+ * through scripts/pulumi.sh (a local file backend and the passphrase provider by default, the stack
+ * created on first use); without one, the local sandbox. The real CLI cannot be downloaded here, so a
+ * stand-in `npx` on PATH records what the scripts ask of it.
  */
 import { spawnSync } from "child_process";
 import * as fs from "fs";
@@ -11,7 +12,7 @@ import * as path from "path";
 const REPO = path.join(__dirname, "..", "..");
 const SCRIPT = path.join(REPO, "scripts", "pulumi.sh");
 
-function runScript(args: string[], env: Record<string, string>, stackExists: boolean) {
+function runScript(args: string[], env: Record<string, string>, stackExists: boolean, script = SCRIPT) {
   const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-npx-"));
   const log = path.join(bin, "calls.log");
   fs.writeFileSync(
@@ -19,7 +20,7 @@ function runScript(args: string[], env: Record<string, string>, stackExists: boo
     `#!/bin/sh\necho "$* | backend=$PULUMI_BACKEND_URL" >> ${log}\ncase "$*" in *"stack select"*) exit ${stackExists ? 0 : 1};; esac\nexit 0\n`,
     { mode: 0o755 },
   );
-  const r = spawnSync("bash", [SCRIPT, ...args], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin, ...env }, encoding: "utf8" });
+  const r = spawnSync("bash", [script, ...args], { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin, ...env }, encoding: "utf8" });
   return { ...r, calls: fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : [] };
 }
 
@@ -51,4 +52,23 @@ test("without a passphrase or without a command it stops with a clear message an
   const usage = runScript(["dev"], { PULUMI_CONFIG_PASSPHRASE: "x" }, true);
   expect(usage.status).toBe(64);
   expect(usage.stderr).toContain("usage:");
+});
+
+describe("npm run up (scripts/up.sh)", () => {
+  const UP = path.join(REPO, "scripts", "up.sh");
+
+  test("with a stack: pulumi up on it, options passed on", () => {
+    const r = runScript(["staging", "--yes"], { PULUMI_CONFIG_PASSPHRASE: "x" }, true, UP);
+    expect(r.status).toBe(0);
+    expect(r.calls).toEqual([
+      `--no-install pulumi stack select staging | backend=file://${REPO}/.pulumi`,
+      `--no-install pulumi up --yes --stack staging | backend=file://${REPO}/.pulumi`,
+    ]);
+  });
+
+  test("without a stack: the local sandbox's up (no cloud account, no passphrase needed)", () => {
+    const r = runScript([], {}, true, UP);
+    expect(r.status).toBe(0);
+    expect(r.calls).toEqual(["--no-install ts-node --transpile-only sandbox/cli.ts up | backend="]);
+  });
 });

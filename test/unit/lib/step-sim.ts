@@ -70,6 +70,7 @@ const STUBS = [
   "sort",
   "tar",
   "curl",
+  "od",
   // builtins
   "cd",
   "kill",
