@@ -1,9 +1,12 @@
 /**
  * The EC2 host: a security group (80/443 from anywhere, 22 only from the allowed CIDRs), a key pair,
  * an instance on the official Debian 12 AMI (IMDSv2, encrypted gp3 root) and an Elastic IP.
+ * With `bootHostKey`, the program also generates the host's SSH host key and installs it at first
+ * boot (components/aws/host-key.ts), so connections can pin it (`hostPublicKey`).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import { bootHostKey } from "./aws/host-key";
 
 /** The Debian project's AWS account, publisher of the official Debian AMIs. */
 export const DEBIAN_AMI_OWNER = "136693071363";
@@ -16,6 +19,12 @@ export interface AwsHostArgs {
   sshPort: number;
   protect: boolean;
   tags: Record<string, string>;
+  /**
+   * Generate the SSH host key and install it at first boot; default false. Only for a new host:
+   * turning it on for a running one replaces the instance (the key is user data, see host-key.ts),
+   * which `protect` refuses.
+   */
+  bootHostKey?: boolean;
 }
 
 /** Graviton families (t4g, m7g, c6gn, …) need the arm64 image. */
@@ -23,10 +32,32 @@ export function amiArchitecture(instanceType: string): "arm64" | "x86_64" {
   return /^[a-z]+\d+[a-z]*g[a-z]*(?:-[a-z]+)?\./.test(instanceType) ? "arm64" : "x86_64";
 }
 
+/** The newest official Debian 12 AMI for the instance type's architecture (one `getAmi` invoke). */
+export function debianAmi(instanceType: string, opts: pulumi.InvokeOutputOptions): pulumi.Output<aws.ec2.GetAmiResult> {
+  const arch = amiArchitecture(instanceType);
+  return aws.ec2.getAmiOutput(
+    {
+      owners: [DEBIAN_AMI_OWNER],
+      mostRecent: true,
+      filters: [
+        { name: "name", values: [`debian-12-${arch === "arm64" ? "arm64" : "amd64"}-*`] },
+        { name: "architecture", values: [arch] },
+        { name: "virtualization-type", values: ["hvm"] },
+      ],
+    },
+    opts,
+  );
+}
+
+/** IMDSv2 only, and a hop limit of 1 so that containers on the host cannot reach it (FSBP EC2.8). */
+export const METADATA_OPTIONS = { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 };
+
 export class AwsHost extends pulumi.ComponentResource {
   public readonly publicIp: pulumi.Output<string>;
   public readonly instanceId: pulumi.Output<string>;
   public readonly securityGroupId: pulumi.Output<string>;
+  /** The host's SSH public key line, when `bootHostKey` is on. */
+  public readonly hostPublicKey?: pulumi.Output<string>;
 
   constructor(name: string, args: AwsHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("django-deploy:host:AwsHost", name, {}, opts);
@@ -59,19 +90,8 @@ export class AwsHost extends pulumi.ComponentResource {
 
     const key = new aws.ec2.KeyPair(`${name}-key`, { publicKey: args.sshPublicKey, tags }, { parent: this });
 
-    const arch = amiArchitecture(args.instanceType);
-    const ami = aws.ec2.getAmiOutput(
-      {
-        owners: [DEBIAN_AMI_OWNER],
-        mostRecent: true,
-        filters: [
-          { name: "name", values: [`debian-12-${arch === "arm64" ? "arm64" : "amd64"}-*`] },
-          { name: "architecture", values: [arch] },
-          { name: "virtualization-type", values: ["hvm"] },
-        ],
-      },
-      { parent: this },
-    );
+    const ami = debianAmi(args.instanceType, { parent: this });
+    const hostKey = args.bootHostKey ? bootHostKey(name, this) : undefined;
 
     const instance = new aws.ec2.Instance(
       `${name}-instance`,
@@ -80,12 +100,13 @@ export class AwsHost extends pulumi.ComponentResource {
         instanceType: args.instanceType,
         keyName: key.keyName,
         vpcSecurityGroupIds: [sg.id],
-        metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+        metadataOptions: METADATA_OPTIONS,
         rootBlockDevice: { volumeType: "gp3", volumeSize: args.rootVolumeGiB, encrypted: true, deleteOnTermination: true, tags },
+        ...(hostKey ? { userData: hostKey.userData, userDataReplaceOnChange: true } : {}),
         tags,
       },
       // A newer Debian AMI must never replace a running host.
-      { parent: this, ignoreChanges: ["ami"], protect: args.protect },
+      { parent: this, ignoreChanges: ["ami"], protect: args.protect, ...(hostKey ? { additionalSecretOutputs: ["userData"] } : {}) },
     );
 
     const eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: instance.id, tags }, { parent: this, protect: args.protect });
@@ -93,6 +114,12 @@ export class AwsHost extends pulumi.ComponentResource {
     this.publicIp = eip.publicIp;
     this.instanceId = instance.id;
     this.securityGroupId = sg.id;
-    this.registerOutputs({ publicIp: this.publicIp, instanceId: this.instanceId, securityGroupId: this.securityGroupId });
+    this.hostPublicKey = hostKey?.publicKey;
+    this.registerOutputs({
+      publicIp: this.publicIp,
+      instanceId: this.instanceId,
+      securityGroupId: this.securityGroupId,
+      ...(this.hostPublicKey ? { hostPublicKey: this.hostPublicKey } : {}),
+    });
   }
 }

@@ -1,12 +1,15 @@
 /**
- * Runs the real index.ts under Pulumi's mocks and records everything the engine would see.
+ * Runs the real index.ts (or another program: RunOptions.program) under Pulumi's mocks and records
+ * everything the engine would see.
  *
  * - Every RegisterResource request: type, name, inputs (as the mock monitor deserializes them:
  *   secrets stay wrapped as {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", value}),
  *   and the resource options that travel in the request (protect, ignoreChanges, dependencies,
  *   additionalSecretOutputs, replaceOnChanges, parent). `Mocks.newResource` only receives
  *   type/name/inputs, so the options are read from the request by wrapping the mock monitor's
- *   `registerResource` — the same request the real engine would get.
+ *   `registerResource` — the same request the real engine would get. Also each request's property
+ *   dependencies (which resources each input was computed from), as the policy pack's stack
+ *   policies see them.
  * - Every invoke (`call`), every component's registered outputs, and the program's exports.
  *
  * Each run loads @pulumi/pulumi, the components and index.ts in a fresh module registry
@@ -19,6 +22,7 @@
 import { createHash } from "crypto";
 import * as path from "path";
 import type * as PulumiModule from "@pulumi/pulumi";
+import type { RegisterResourceRequest } from "@pulumi/pulumi/proto/resource_pb";
 import { STEPS } from "../../components/plan";
 import { readStackFile } from "../../scripts/render";
 import { Capture, RequestOptions, captureRegistrations, requestKey } from "../../sandbox/registrations";
@@ -116,6 +120,10 @@ export interface Registration {
   /** Inputs exactly as serialized in the RegisterResource request (what the engine receives): secrets wrapped where they are. */
   wire: Record<string, any>;
   options: RequestOptions;
+  /** Input name → URNs of the resources its value was computed from (the request's property dependencies). */
+  propertyDependencies: Record<string, string[]>;
+  /** The id the mock returned (custom resources). */
+  id?: string;
   /** The state the mock returned (outputs). */
   state: Record<string, any>;
 }
@@ -131,7 +139,7 @@ export interface ProgramRun {
   /** Outputs each component registered (registerOutputs), deserialized with secrets wrapped. */
   componentOutputs: Record<string, Record<string, any>>;
   exports: Record<string, ResolvedExport>;
-  /** What requiring index.ts threw, if anything. */
+  /** What requiring the program threw, if anything. */
   error?: Error;
   byName(name: string): Registration;
   commands(): Registration[];
@@ -144,13 +152,136 @@ export interface RunOptions {
   preview?: boolean;
   /** sha256 of requirements.txt reported by the fake checkout. */
   requirements?: string;
+  /** The program module to run, relative to this file or absolute. Default "../../index" (index.ts). */
+  program?: string;
 }
 
 /** The fake commit of a checkout: derived from its script, so a new repoRef yields a new commit. */
 export const fakeCommit = (create: string) => createHash("sha1").update(create).digest("hex");
+
+/** Fake secrets of the scale-out resources (generated passwords, tokens, host keys): each contains a marker. */
+export const AWS_MARKERS = {
+  dbPassword: "FAKERDSPASSWORDMARKER0005",
+  authToken: "FAKEREDISTOKENMARKER0006",
+  hostKey: "FAKEHOSTKEYMARKER0007",
+} as const;
+/** The Availability Zones the fake region lists. */
+export const FAKE_ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
+export const FAKE_VPC_IPV6 = "2001:db8:1234:5600::/56";
+
+/** A small number derived from a name, for fake addresses that differ per resource. */
+const nameByte = (name: string) => createHash("sha1").update(name).digest()[0];
+/** Fake base64 that differs per name (an ed25519 public key's blob: type "ssh-ed25519" + 32 bytes). */
+const fakeEd25519Blob = (name: string) => {
+  const type = Buffer.from("ssh-ed25519");
+  const len = (n: number) => Buffer.from([0, 0, 0, n]);
+  return Buffer.concat([len(type.length), type, len(32), createHash("sha256").update(name).digest()]).toString("base64");
+};
+
+/** States for the scale-out resources (components/aws/*): ids, ARNs and addresses derived from the name. */
+function fakeScaleOutState(
+  type: string,
+  name: string,
+  inputs: Record<string, any>,
+): { id: string; state: Record<string, any> } | undefined {
+  const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:000000000000:${resource}`;
+  switch (type) {
+    case "aws:ec2/vpc:Vpc":
+      return { id: `vpc-${name}`, state: { ...inputs, ...(inputs.assignGeneratedIpv6CidrBlock ? { ipv6CidrBlock: FAKE_VPC_IPV6 } : {}) } };
+    case "aws:ec2/subnet:Subnet":
+      return { id: `subnet-${name}`, state: inputs };
+    case "aws:ec2/securityGroup:SecurityGroup":
+      return { id: `sg-${name}`, state: { ...inputs, arn: arn("ec2", `security-group/sg-${name}`) } };
+    case "aws:ec2/instance:Instance":
+      return {
+        id: `i-${name}`,
+        state: { ...inputs, publicIp: "", privateIp: `10.0.${nameByte(name) % 16}.${10 + (nameByte(name) % 200)}` },
+      };
+    case "aws:ec2/eip:Eip":
+      return { id: `eipalloc-${name}`, state: { ...inputs, publicIp: `198.51.100.${20 + (nameByte(name) % 200)}` } };
+    case "aws:lb/loadBalancer:LoadBalancer":
+      return {
+        id: arn("elasticloadbalancing", `loadbalancer/app/${name}/0fake`),
+        state: {
+          ...inputs,
+          arn: arn("elasticloadbalancing", `loadbalancer/app/${name}/0fake`),
+          dnsName: `${name}-0fake.eu-west-1.elb.amazonaws.com`,
+          zoneId: "ZFAKEALBZONE",
+        },
+      };
+    case "aws:lb/targetGroup:TargetGroup":
+    case "aws:lb/listener:Listener":
+    case "aws:lb/listenerRule:ListenerRule": {
+      const kind = type.split(":")[2].replace(/^./, (c) => c.toLowerCase());
+      return {
+        id: arn("elasticloadbalancing", `${kind}/${name}/0fake`),
+        state: { ...inputs, arn: arn("elasticloadbalancing", `${kind}/${name}/0fake`) },
+      };
+    }
+    case "aws:acm/certificate:Certificate": {
+      const names: string[] = [inputs.domainName, ...(inputs.subjectAlternativeNames ?? [])];
+      const domainValidationOptions = names.map((d) => ({
+        domainName: d,
+        resourceRecordName: `_0fake${nameByte(d)}.${d}.`,
+        resourceRecordType: "CNAME",
+        resourceRecordValue: `_0fake${nameByte(d)}.acm-validations.aws.`,
+      }));
+      return {
+        id: arn("acm", `certificate/${name}`),
+        state: { ...inputs, arn: arn("acm", `certificate/${name}`), domainValidationOptions },
+      };
+    }
+    case "aws:route53/record:Record":
+      return { id: `${name}-id`, state: { ...inputs, fqdn: String(inputs.name).replace(/\.$/, "") } };
+    case "aws:rds/instance:Instance":
+      return { id: `${name}-id`, state: { ...inputs, address: `${name}.0fake.eu-west-1.rds.amazonaws.com`, port: inputs.port ?? 5432 } };
+    case "aws:rds/subnetGroup:SubnetGroup":
+    case "aws:rds/parameterGroup:ParameterGroup":
+    case "aws:elasticache/subnetGroup:SubnetGroup":
+      return { id: `${name}-0fake`, state: { ...inputs, name: `${name}-0fake` } };
+    case "aws:elasticache/replicationGroup:ReplicationGroup":
+      return { id: `${name}-0fake`, state: { ...inputs, primaryEndpointAddress: `master.${name}-0fake.abcdef.euw1.cache.amazonaws.com` } };
+    case "aws:s3/bucket:Bucket":
+      return { id: `${name}-0fake`, state: { ...inputs, bucket: `${name}-0fake`, arn: `arn:aws:s3:::${name}-0fake` } };
+    case "aws:iam/role:Role":
+    case "aws:iam/instanceProfile:InstanceProfile": {
+      const kind = type.endsWith("Role") ? "role" : "instance-profile";
+      return { id: `${name}-0fake`, state: { ...inputs, name: `${name}-0fake`, arn: `arn:aws:iam::000000000000:${kind}/${name}-0fake` } };
+    }
+    case "random:index/randomPassword:RandomPassword": {
+      const marker = name.includes("token") ? AWS_MARKERS.authToken : AWS_MARKERS.dbPassword;
+      return {
+        id: `${name}-id`,
+        state: { ...inputs, result: `x${marker}${createHash("sha1").update(name).digest("hex")}`.slice(0, inputs.length) },
+      };
+    }
+    case "random:index/randomId:RandomId":
+      return {
+        id: `${name}-id`,
+        state: {
+          ...inputs,
+          hex: createHash("sha1")
+            .update(name)
+            .digest("hex")
+            .slice(0, 2 * inputs.byteLength),
+        },
+      };
+    case "tls:index/privateKey:PrivateKey": {
+      const blob = fakeEd25519Blob(name);
+      const privateKeyOpenssh = pem(`b3BlbnNzaC1rZXktdjEAAAAA ${AWS_MARKERS.hostKey} ${Buffer.from(name).toString("base64")}`);
+      return { id: `${name}-id`, state: { ...inputs, privateKeyOpenssh, publicKeyOpenssh: `ssh-ed25519 ${blob}\n` } };
+    }
+    default:
+      return undefined;
+  }
+}
 export const DEFAULT_REQUIREMENTS = createHash("sha256").update("Django==5.2\ngunicorn==23.0.0\n").digest("hex");
 
 function fakeState(type: string, name: string, inputs: Record<string, any>, opts: RunOptions): { id: string; state: Record<string, any> } {
+  // The single host's resources (AwsHost "server") keep the fixed ids and addresses its tests name.
+  const legacy = ["server-sg", "server-key", "server-instance", "server-eip"].includes(name);
+  const scaleOut = legacy ? undefined : fakeScaleOutState(type, name, inputs);
+  if (scaleOut) return scaleOut;
   switch (type) {
     case "aws:ec2/securityGroup:SecurityGroup":
       return { id: "sg-0fake", state: { ...inputs, arn: "arn:aws:ec2:eu-west-1:000000000000:security-group/sg-0fake" } };
@@ -180,9 +311,25 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
   }
 }
 
-/** Run index.ts once with this config; never throws (a program error is returned in `error`). */
+/** Wraps the mock monitor (again) to keep each RegisterResource request's property dependencies, by `type::name`. */
+function recordPropertyDependencies(pulumi: typeof PulumiModule, into: Map<string, Record<string, string[]>>): void {
+  type Req = RegisterResourceRequest;
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: Req, callback: unknown): Promise<void> };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, callback) => {
+    const deps: Record<string, string[]> = {};
+    req.getPropertydependenciesMap().forEach((value, key) => {
+      deps[key] = value.getUrnsList();
+    });
+    into.set(requestKey(req.getType(), req.getName()), deps);
+    return register(req, callback);
+  };
+}
+
+/** Run index.ts (or opts.program) once with this config; never throws (a program error is returned in `error`). */
 export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promise<ProgramRun> {
   const registrations: Registration[] = [];
+  const propertyDependencies = new Map<string, Record<string, string[]>>();
   const calls: ProgramRun["calls"] = [];
   let capture!: Capture;
   let pulumi!: typeof PulumiModule;
@@ -205,6 +352,8 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
         inputs: args.inputs,
         wire: request.wire,
         options: request.options,
+        propertyDependencies: propertyDependencies.get(requestKey(args.type, args.name)) ?? {},
+        ...(args.custom ? { id } : {}),
         state,
       });
       return { id: args.custom ? id : undefined, state };
@@ -213,6 +362,15 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
       calls.push({ token: args.token, inputs: args.inputs });
       if (args.token === "aws:ec2/getAmi:getAmi") {
         return { ...args.inputs, id: FAKE_AMI, imageId: FAKE_AMI, name: "debian-12-amd64-20250101-0000", architecture: "x86_64" };
+      }
+      if (args.token === "aws:index/getAvailabilityZones:getAvailabilityZones") {
+        return {
+          ...args.inputs,
+          id: "eu-west-1",
+          names: FAKE_ZONES,
+          zoneIds: FAKE_ZONES.map((_, i) => `euw1-az${i + 1}`),
+          groupNames: ["eu-west-1"],
+        };
       }
       throw new Error(`unexpected invoke ${args.token}`);
     },
@@ -224,9 +382,10 @@ export async function runProgram(cfg: ConfigInput, opts: RunOptions = {}): Promi
     pulumi = require("@pulumi/pulumi");
     void pulumi.runtime.setMocks(mocks, PROJECT, opts.stack ?? "dev", opts.preview ?? false);
     capture = captureRegistrations(pulumi);
+    recordPropertyDependencies(pulumi, propertyDependencies);
     pulumi.runtime.setAllConfig(cfg.values, cfg.secretKeys);
     try {
-      program = require("../../index");
+      program = require(opts.program ?? "../../index");
     } catch (e) {
       error = e as Error;
     }
