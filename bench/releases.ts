@@ -57,7 +57,10 @@ async function underLoad(
 
 /** Markdown table rows; throws when a deploy ends somewhere other than where the row says. */
 export async function releaseTable(site: LocalSite, caFile: string): Promise<string> {
-  const lines = ["| deploy | apply | outcome | requests | failed | both releases answered |", "| --- | --- | --- | --- | --- | --- |"];
+  const lines = [
+    "| deploy | apply | steps run (s) | outcome | requests | failed | both releases answered |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  ];
   for (const row of ROWS) {
     await waitForFinisher(site);
     const { r, report } = await underLoad(site, caFile, row.overrides(site));
@@ -68,8 +71,9 @@ export async function releaseTable(site: LocalSite, caFile: string): Promise<str
       throw new Error(`${row.label}: ${versionText(row.to)} never answered (${answered.join(", ")})`);
     const failedAt = r.executed.find((e) => !e.ok)?.name;
     const overlap = row.from === row.to ? "—" : `${overlapMs(report, versionText(row.from), versionText(row.to))} ms`;
+    const steps = r.executed.map((e) => `${e.name} ${(e.ms / 1000).toFixed(1)}`).join(", ");
     lines.push(
-      `| ${row.label} | ${(r.totalMs / 1000).toFixed(1)} s | ${failedAt ? `failed at ${failedAt}; ${row.to} kept serving` : `${row.to} serving`} | ${report.total} | ${report.failed} | ${overlap} |`,
+      `| ${row.label} | ${(r.totalMs / 1000).toFixed(1)} s | ${steps} | ${failedAt ? `failed at ${failedAt}; ${row.to} kept serving` : `${row.to} serving`} | ${report.total} | ${report.failed} | ${overlap} |`,
     );
   }
   return lines.join("\n");
