@@ -34,6 +34,8 @@ const SSH_PUBLIC_KEY = /^(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521))
 const PRIVATE_KEY = /^-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=:,\- \r\n]+\r?\n-----END [A-Z ]*PRIVATE KEY-----\s*$/;
 const PEM_CERTS = /^(?:-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?)+$/;
 const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]+$/;
+const NGINX_SIZE = /^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/;
+const URL_PREFIX = /^\/[A-Za-z0-9._~/-]{0,200}$/;
 const ABS_PATH = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+)+$/;
 
 /** Decode a JSON-encoded config value (Pulumi passes objects, lists, numbers and booleans as JSON). */
@@ -142,9 +144,39 @@ export const configSchema = z
       ),
     ).describe("Secret. Server settings written to .server.envrc (DATABASE_URL, SECRET_KEY, …)."),
     gunicornWorkers: int("Gunicorn worker processes. Default: 2 × vCPU + 1 of the host, computed when Gunicorn starts.", 1, 64).optional(),
-    clientMaxBodySize: pattern(/^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/, "an nginx size such as 100M, 512k or 0 (unlimited)")
+    clientMaxBodySize: pattern(NGINX_SIZE, "an nginx size such as 1M, 512k or 0 (unlimited)")
+      .default("1M")
+      .describe(
+        "Largest request body nginx accepts outside uploadPaths (client_max_body_size): small, so slow big POSTs cannot fill the disk.",
+      ),
+    uploadPaths: json(
+      z
+        .array(pattern(URL_PREFIX, "a URL path prefix such as /admin/ or /upload (letters, digits, . _ ~ / -)"))
+        .max(20, "must list at most 20 URL path prefixes")
+        .refine((ps) => new Set(ps).size === ps.length, "must not list a prefix twice")
+        .refine(
+          (ps) => ps.every((x) => x !== "/" && !/^\/(?:static|media)(?:\/|$)/.test(x) && !/(?:^|\/)\.\.?(?:\/|$)/.test(x)),
+          "must not be /, under /static/ or /media/ (nginx serves those itself), or contain . or .. segments",
+        ),
+    )
+      .default(["/admin/"])
+      .describe("URL path prefixes where uploads go: requests there may carry up to uploadMaxBodySize."),
+    uploadMaxBodySize: pattern(NGINX_SIZE, "an nginx size such as 100M, 512k or 0 (unlimited)")
       .default("100M")
-      .describe("nginx client_max_body_size (largest upload)."),
+      .describe("Largest request body nginx accepts under uploadPaths."),
+    requestRate: int(
+      "Requests per second nginx passes to Django from one client address (limit_req; static files are not limited).",
+      1,
+      100000,
+    ).default(20),
+    requestBurst: int("Requests above requestRate nginx accepts at once from one client address before it answers 429.", 0, 100000).default(
+      40,
+    ),
+    connectionLimit: int(
+      "Open connections nginx accepts from one client address (limit_conn); more are answered 429 (nginx takes at most 65535).",
+      1,
+      65535,
+    ).default(64),
     tls: bool("Obtain a certificate with Certbot and serve HTTPS with http→https and apex→www redirects.", true),
     certbotEmail: z
       .email({ error: "must be an email address such as ops@example.com" })

@@ -65,6 +65,7 @@ const TEMPLATES: Record<RenderedHostFile, { template: string; extra?: (ctx: Temp
   "20auto-upgrades": { template: "20auto-upgrades" },
   "sshd.conf": { template: "sshd.conf" },
   "sysctl.conf": { template: "sysctl.conf" },
+  "redis-server.conf": { template: "redis-server.conf" },
   "runinenv.sh": { template: "runinenv.sh" },
   "gunicorn-a.conf.py": releaseFile("gunicorn.conf.py", "a"),
   "gunicorn-b.conf.py": releaseFile("gunicorn.conf.py", "b"),
@@ -124,7 +125,9 @@ export function renderStepScript(s: Settings, step: PlannedStep, values: StepVal
   };
   const install = (name: HostFileName): string => {
     if (!isRendered(name) || SECRET_HOST_FILES.includes(name)) throw new Error(`${name} is not a rendered host file: use it.place`);
-    return `install_file ${place(name)} <<'DJANGO_DEPLOY_FILE'\n${files[name].replace(/\n$/, "")}\nDJANGO_DEPLOY_FILE`;
+    // supervisord stops at boot on a file it cannot read: its own parser checks each one first.
+    const check = name.startsWith("supervisor-") ? " check_supervisor_conf" : "";
+    return `install_file ${place(name)}${check} <<'DJANGO_DEPLOY_FILE'\n${files[name].replace(/\n$/, "")}\nDJANGO_DEPLOY_FILE`;
   };
   // What the live slot must run for the switch to be a no-op: this release's program files.
   const configHash = sha256(

@@ -24,6 +24,9 @@ export interface Placement {
   owner: string;
 }
 
+/** Redis's unix socket (Debian's unit makes /run/redis); no TCP port is open. */
+export const REDIS_SOCKET = "/run/redis/redis-server.sock";
+
 /** The web program slots: a release starts in the idle one, beside the live one. */
 export const SLOTS = ["a", "b"] as const;
 export type Slot = (typeof SLOTS)[number];
@@ -33,6 +36,7 @@ export const HOST_FILES = [
   "20auto-upgrades",
   "sshd.conf",
   "sysctl.conf",
+  "redis-server.conf",
   "deploy-key",
   "server.envrc",
   "runinenv.sh",
@@ -98,6 +102,10 @@ export interface Layout {
   nginxSite: string;
   nginxEnabled: string;
   nginxDefaultSite: string;
+  /** The site's nginx file as it was before the ACME bootstrap replaced it: put back if Certbot fails. */
+  nginxSiteBeforeAcme: string;
+  /** Redis's unix socket: the app user reaches it as a member of the redis group. */
+  redisSocket: string;
   /** Directories inside a release that are the program's: a submodule may not be called so. */
   reservedDirs: readonly string[];
   /** Where each host file lands. */
@@ -156,15 +164,20 @@ export function layoutOf(s: LayoutInput): Layout {
     certbotRenewal: `/etc/letsencrypt/renewal/${s.domain}.conf`,
     nginxSite: `/etc/nginx/sites-available/${s.domain}.conf`,
     nginxEnabled: `/etc/nginx/sites-enabled/${s.domain}.conf`,
+    nginxSiteBeforeAcme: `/etc/nginx/sites-available/${s.domain}.conf.before-acme`,
     nginxDefaultSite: "/etc/nginx/sites-enabled/default",
+    redisSocket: REDIS_SOCKET,
     reservedDirs: RESERVED_DIRS,
   };
   const at = (path: string, mode: string, owner: string): Placement => ({ path, mode, owner });
   const appGroup = `root:${s.appUser}`;
   const files: Record<HostFileName, Placement> = {
     "20auto-upgrades": at("/etc/apt/apt.conf.d/20auto-upgrades", "0644", "root:root"),
-    "sshd.conf": at("/etc/ssh/sshd_config.d/50-django-deploy.conf", "0644", "root:root"),
+    // 00-: sshd takes the first value it reads, and the drop-ins are read in name order (50-cloud-init.conf…).
+    "sshd.conf": at("/etc/ssh/sshd_config.d/00-django-deploy.conf", "0644", "root:root"),
     "sysctl.conf": at("/etc/sysctl.d/60-django-deploy.conf", "0644", "root:root"),
+    // Redis on a unix socket for its group only (command-line options win over Debian's redis.conf).
+    "redis-server.conf": at("/etc/systemd/system/redis-server.service.d/django-deploy.conf", "0644", "root:root"),
     // Readable by the build user only (git fetches as that user).
     "deploy-key": at(p.deployKey, "0640", `root:${buildUser}`),
     // Readable by the app user and the build user (a member of the app's group), writable by nobody but root.

@@ -60,9 +60,9 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "host-packages",
     component: "host",
-    does: "system packages, unattended upgrades, SSH and kernel hardening",
+    does: "system packages, unattended upgrades, SSH and kernel hardening, Redis on a unix socket",
     after: ["host-wait"],
-    installs: ["20auto-upgrades", "sshd.conf", "sysctl.conf"],
+    installs: ["20auto-upgrades", "sshd.conf", "sysctl.conf", "redis-server.conf"],
   },
   { name: "host-layout", component: "host", does: "app and build users, the site's directories", after: ["host-packages"] },
   {

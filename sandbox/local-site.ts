@@ -81,6 +81,12 @@ function makeSite(
     venvSystemSitePackages: true,
     pipNoIndex: true,
     extraPackages: SAMPLE_DEBIAN_PACKAGES,
+    uploadPaths: ["/upload", "/admin/"],
+    // Load tests and benchmarks send everything from one address: the per-client limits stay out of
+    // their way (test/host/hardening.test.ts checks the defaults).
+    requestRate: 100000,
+    requestBurst: 100000,
+    connectionLimit: 65535,
   };
   const run = (overrides: Record<string, unknown> = {}, extra: Partial<StackRun> = {}): StackRun => {
     const config: Record<string, string> = {};

@@ -259,9 +259,18 @@ describe("host hardening", () => {
     expect(await sh("grep -rh '^\\[inet_http_server\\]' /etc/supervisor/ || true")).toBe("");
   });
 
-  test("Redis binds to localhost and never evicts broker keys", async () => {
-    expect(await sh("redis-cli CONFIG GET bind")).toMatch(/127\.0\.0\.1/);
-    expect(await sh("redis-cli CONFIG GET maxmemory-policy")).toContain("noeviction");
+  test("Redis: a unix socket for its group only (the app user is in it, other local users are not), no TCP port, no eviction", async () => {
+    const cli = `redis-cli -s ${p().redisSocket}`;
+    expect(await sh(`sudo -u redis ${cli} CONFIG GET port`)).toBe("port\n0\n");
+    expect(await sh(`sudo -u redis ${cli} CONFIG GET maxmemory-policy`)).toContain("noeviction");
+    expect(await sh(`sudo stat -c '%a %U %G' ${p().redisSocket}`)).toBe("770 redis redis\n");
+    expect(await sh("ss -Hltn | grep -c ':6379 ' || true")).toBe("0\n");
+    expect(await sh(`sudo -u django ${cli} PING`)).toBe("PONG\n");
+    const other = await site.host.exec(`sudo -u nobody ${cli} PING`);
+    expect(`${other.stdout}${other.stderr}`).toMatch(/Permission denied/);
+    // Celery is on the socket: the envrc the program wrote names it (appEnv does not set a broker).
+    const envrc = await sh(`sudo cat ${p().envrc}`);
+    expect(envrc).toContain(`export CELERY_BROKER_URL='redis+socket://${p().redisSocket}?virtual_host=0'`);
   });
 });
 
@@ -489,7 +498,7 @@ describe("faults", () => {
   test(
     "a step holding a secret fails midway: its error carries no secret; new settings start a new slot",
     async () => {
-      const appEnv = { ...site.appEnv, SECRET_KEY: `rotated-${randomBytes(30).toString("base64url")}` };
+      const appEnv = { ...site.appEnv, SECRET_KEY: `rotated-${randomBytes(45).toString("base64url")}` };
       const before = await liveState(site);
       const cut = await apply(site.run({ repoRef: "v4", appEnv }, { fault: { cutResource: "env-server-env", afterMs: 1 } }));
       expect(cut.error).toContain("env-server-env");

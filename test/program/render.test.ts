@@ -75,8 +75,8 @@ const CASES: { change: string; template: string; from: string; to: string; files
   {
     change: "a host file line: nginx site (embedded in web-nginx-site)",
     template: "nginx/site.conf.eta",
-    from: "        proxy_read_timeout 60s;",
-    to: "        proxy_read_timeout 90s;",
+    from: "        expires 7d;",
+    to: "        expires 30d;",
     files: { "host/site.conf": 1, "steps/web-nginx-site.sh": 1 },
   },
   {
@@ -163,6 +163,7 @@ describe("npm run render: output", () => {
           "certbot-deploy-hook.sh",
           "gunicorn-a.conf.py",
           "gunicorn-b.conf.py",
+          "redis-server.conf",
           "runinenv.sh",
           "site.conf",
           "sshd.conf",
@@ -182,7 +183,7 @@ describe("npm run render: output", () => {
     expect(envrc).toContain("export ALLOWED_HOSTS=www.dev.example.com,dev.example.com\n");
     expect(envrc).toContain(`export SECRET_KEY=${PLACEHOLDERS.appEnv.SECRET_KEY}\n`);
     const settings = JSON.parse(fs.readFileSync(path.join(before, "settings.json"), "utf8"));
-    expect(settings).toMatchObject({ domain: "dev.example.com", target: { kind: "ec2" }, clientMaxBodySize: "100M", hasDeployKey: false });
+    expect(settings).toMatchObject({ domain: "dev.example.com", target: { kind: "ec2" }, clientMaxBodySize: "1M", hasDeployKey: false });
     // The public settings only: no secret, not even a placeholder.
     for (const k of ["sshPrivateKey", "repoDeployKey", "appEnv"]) expect(settings).not.toHaveProperty(k);
   });
@@ -236,7 +237,7 @@ describe("npm run render: output", () => {
       },
     );
     expect([res.status, res.stderr]).toEqual([0, ""]);
-    expect(res.stdout).toBe(`rendered 29 files to ${out}\n`);
+    expect(res.stdout).toBe(`rendered 30 files to ${out}\n`);
     expect(diffRu(before, out).text).toBe("");
   }, 30000);
 

@@ -263,7 +263,7 @@ describe("hostile values are refused, or carried as data", () => {
   test("nginx: distinct accepted sites pass the real nginx -t and name the values as words", async () => {
     const nginx = new NginxChecker();
     await nginx.init();
-    const key = (s: Settings) => [s.domain, s.baseDir, s.homepageDir, s.clientMaxBodySize, s.tls].join("\n");
+    const key = (s: Settings) => [s.domain, s.baseDir, s.homepageDir, s.clientMaxBodySize, s.uploadPaths.join(" "), s.tls].join("\n");
     const distinct = [...new Map(accepted.map((s) => [key(s), s])).values()];
     expect(distinct.length).toBeGreaterThanOrEqual(20);
     // Prefer the cases that changed what nginx sees; a few dozen suffice: the alphabet is checked for all.
@@ -284,6 +284,7 @@ describe("hostile values are refused, or carried as data", () => {
         `root ${p.current}/${s.homepageDir};`,
         `client_max_body_size ${s.clientMaxBodySize};`,
         `alias ${p.static}/;`,
+        ...s.uploadPaths.map((u) => `location ^~ ${u} {`),
         `server unix:${p.liveSocket} fail_timeout=0;`,
       ]) {
         if (!site.includes(`    ${line}\n`)) throw new Error(`site.conf of ${show(s)} lacks the line "${line}"`);

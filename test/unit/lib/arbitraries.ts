@@ -59,6 +59,15 @@ export const bodySize = fc.oneof(
   fc.tuple(fc.integer({ min: 1, max: 999999 }), fc.constantFrom("", "k", "K", "m", "M", "g", "G")).map(([n, u]) => `${n}${u}`),
 );
 
+/** URL path prefixes validation accepts for uploadPaths (not /, /static/, /media/, no . or .. segment). */
+export const uploadPath = fc
+  .array(
+    fc.tuple(chars(LOWER + DIGIT + "_~-"), str(LOWER + UPPER + DIGIT + "._~-", 0, 8)).map(([a, b]) => a + b),
+    { minLength: 1, maxLength: 3 },
+  )
+  .chain((parts) => fc.boolean().map((slash) => `/${parts.join("/")}${slash ? "/" : ""}`))
+  .filter((p) => !/^\/(?:static|media)(?:\/|$)/.test(p));
+
 const refPart = fc.tuple(chars(UPPER + LOWER + DIGIT), str(UPPER + LOWER + DIGIT + "._-", 0, 12)).map(([a, b]) => a + b);
 export const repoRef = fc
   .oneof(
@@ -191,6 +200,9 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       extraPackages: fc.option(fc.array(debianPackage, { maxLength: 3 }), { nil: undefined }),
       gunicornWorkers: fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }),
       clientMaxBodySize: fc.option(bodySize, { nil: undefined }),
+      uploadMaxBodySize: fc.option(bodySize, { nil: undefined }),
+      uploadPaths: fc.option(fc.uniqueArray(uploadPath, { maxLength: 3 }), { nil: undefined }),
+      requestRate: fc.option(fc.integer({ min: 1, max: 100000 }), { nil: undefined }),
       repoUrl,
       repoRef: fc.option(repoRef, { nil: undefined }),
       repoDeployKey: fc.boolean(),
@@ -230,13 +242,15 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
         "homepageDir",
         "celeryApp",
         "clientMaxBodySize",
+        "uploadMaxBodySize",
         "repoRef",
         "acmeServer",
         "acmeCaBundle",
       ] as const) {
         if (g[k] !== undefined) raw[k] = g[k];
       }
-      for (const k of ["fixtures", "extraPackages"] as const) if (g[k] !== undefined) raw[k] = JSON.stringify(g[k]);
+      for (const k of ["fixtures", "extraPackages", "uploadPaths"] as const) if (g[k] !== undefined) raw[k] = JSON.stringify(g[k]);
+      if (g.requestRate !== undefined) raw.requestRate = String(g.requestRate);
       if (g.gunicornWorkers !== undefined) raw.gunicornWorkers = String(g.gunicornWorkers);
       if (g.sshPort !== undefined && g.existing) raw.sshPort = String(g.sshPort); // EC2 hosts use 22
       return raw;

@@ -25,6 +25,7 @@ const STUBS = [
   "systemctl",
   "hostname",
   "dpkg-query",
+  "dpkg",
   "grep",
   "apt-get",
   "sshd",
@@ -204,7 +205,8 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
   /** install_file with the file's placement from the layout (and its rendered content, when it has one). */
   const install = (name: HostFileName) => {
     const f = p.files[name];
-    return call("install_file", [f.path, f.mode, f.owner], name in files ? files[name as RenderedHostFile] : undefined);
+    const check = name.startsWith("supervisor-") ? ["check_supervisor_conf"] : [];
+    return call("install_file", [f.path, f.mode, f.owner, ...check], name in files ? files[name as RenderedHostFile] : undefined);
   };
   const dirOf = (name: HostFileName) => path.posix.dirname(p.files[name].path);
   const u = s.appUser;
@@ -219,13 +221,19 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
       return {
         status: 0,
         calls: [
+          call("dpkg", ["--configure", "-a"]),
           ...pkgs.flatMap((pkg) => [call("dpkg-query", ["-W", "-f=${Status}", pkg]), call("grep", ["-q", "install ok installed"])]),
           install("20auto-upgrades"),
           install("sshd.conf"),
+          call("rm", ["-f", "/etc/ssh/sshd_config.d/50-django-deploy.conf"]),
           call("sshd", ["-t"]),
+          call("sshd", ["-T", "-C", `user=${s.hostUser},host=localhost,addr=127.0.0.1`]),
+          call("grep", ["-qxF", "passwordauthentication no"]),
+          call("grep", ["-qxF", "permitemptypasswords no"]),
           call("systemctl", ["reload", "ssh"]),
           install("sysctl.conf"),
           call("sysctl", ["-q", "-p", p.files["sysctl.conf"].path]),
+          install("redis-server.conf"),
           call("systemctl", ["enable", "--now", "nginx", "supervisor", "redis-server"]),
         ],
       };
@@ -243,6 +251,7 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
           call("useradd", ["--system", "--create-home", "--home-dir", p.buildHome, "--shell", "/usr/sbin/nologin", b]),
           call("echo", [`created user ${b}`]),
           call("grep", ["-qxF", u]),
+          call("grep", ["-qxF", "redis"]),
           call("install", [
             "-d",
             "-o",
