@@ -27,7 +27,7 @@ const site = instantiateSteps({
     port: settings.sshPort,
     user: settings.hostUser,
     privateKey: secrets.sshPrivateKey,
-    ...(host.hostKey ? { hostKey: host.hostKey } : {}),
+    ...(host.hostKey !== undefined ? { hostKey: host.hostKey } : {}),
   },
   stdin,
   values: { settingsFingerprint: settingsFingerprint(stdin.serverEnv) },
@@ -38,6 +38,8 @@ const scheme = settings.tls ? "https" : "http";
 // The URL is known once nginx serves the site.
 export const siteUrl = site.step("web-nginx-site").id.apply(() => `${scheme}://www.${settings.domain}/`);
 export const publicIp = pulumi.output(address);
+// The key every step checks (sshTrustOnFirstUse: the one host-wait saw first; set it as sshHostKey).
+export const hostKey = host.hostKey !== undefined ? pulumi.output(host.hostKey) : site.value("hostKey");
 export const sshCommand = pulumi.interpolate`ssh -p ${settings.sshPort} ${settings.hostUser}@${address}`;
 export const deployedCommit = site.value("commit");
 export const deployedRef = pulumi.interpolate`${settings.repoRef} (${deployedCommit})`;

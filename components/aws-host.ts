@@ -1,11 +1,14 @@
 /**
  * The EC2 host: a security group (80/443 from anywhere, 22 only from the allowed CIDRs), a key pair,
  * an instance on the official Debian 12 AMI (IMDSv2, encrypted gp3 root) and an Elastic IP.
- * With `bootHostKey`, the program also generates the host's SSH host key and installs it at first
- * boot (components/aws/host-key.ts), so connections can pin it (`hostPublicKey`).
+ * The program generates the host's SSH host key and installs it at first boot
+ * (components/aws/host-key.ts), so every connection pins it (`hostPublicKey`), unless
+ * `bootHostKey: false` (an instance created without one).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import { sshAllowListProblems } from "./cidr";
+import { SSH_ALLOW_WORLD_TAG } from "./aws/common";
 import { bootHostKey } from "./aws/host-key";
 
 /** The Debian project's AWS account, publisher of the official Debian AMIs. */
@@ -16,13 +19,15 @@ export interface AwsHostArgs {
   rootVolumeGiB: number;
   sshPublicKey: string;
   sshAllowedCidrs: string[];
+  /** The stack's explicit opt-in to SSH from the world or near it: tags the group for the policy pack. */
+  sshAllowWorld?: boolean;
   sshPort: number;
   protect: boolean;
   tags: Record<string, string>;
   /**
-   * Generate the SSH host key and install it at first boot; default false. Only for a new host:
-   * turning it on for a running one replaces the instance (the key is user data, see host-key.ts),
-   * which `protect` refuses.
+   * Generate the SSH host key and install it at first boot; default true. Turning it on for a
+   * running instance created without it replaces the instance (the key is user data, see
+   * host-key.ts), which `protect` refuses: such a stack sets sshTrustOnFirstUse (this false).
    */
   bootHostKey?: boolean;
 }
@@ -56,12 +61,15 @@ export class AwsHost extends pulumi.ComponentResource {
   public readonly publicIp: pulumi.Output<string>;
   public readonly instanceId: pulumi.Output<string>;
   public readonly securityGroupId: pulumi.Output<string>;
-  /** The host's SSH public key line, when `bootHostKey` is on. */
+  /** The host's SSH public key line, unless `bootHostKey` is off. */
   public readonly hostPublicKey?: pulumi.Output<string>;
 
   constructor(name: string, args: AwsHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("django-deploy:host:AwsHost", name, {}, opts);
     const tags = { ...args.tags, Name: name };
+    // The policy pack's rule (components/cidr.ts): the config refuses such a list first, with the key named.
+    const problems = sshAllowListProblems(args.sshAllowedCidrs, { allowWorld: args.sshAllowWorld === true });
+    if (problems.length > 0) throw new Error(`sshAllowedCidrs: ${problems.join("; ")}`);
     const v4 = args.sshAllowedCidrs.filter((c) => !c.includes(":"));
     const v6 = args.sshAllowedCidrs.filter((c) => c.includes(":"));
     const web = (port: number) => ({
@@ -83,7 +91,7 @@ export class AwsHost extends pulumi.ComponentResource {
           { protocol: "tcp", fromPort: args.sshPort, toPort: args.sshPort, cidrBlocks: v4, ipv6CidrBlocks: v6, description: "ssh" },
         ],
         egress: [{ protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"], ipv6CidrBlocks: ["::/0"] }],
-        tags,
+        tags: { ...tags, ...(args.sshAllowWorld ? { [SSH_ALLOW_WORLD_TAG]: "true" } : {}) },
       },
       { parent: this },
     );
@@ -91,7 +99,7 @@ export class AwsHost extends pulumi.ComponentResource {
     const key = new aws.ec2.KeyPair(`${name}-key`, { publicKey: args.sshPublicKey, tags }, { parent: this });
 
     const ami = debianAmi(args.instanceType, { parent: this });
-    const hostKey = args.bootHostKey ? bootHostKey(name, this) : undefined;
+    const hostKey = args.bootHostKey !== false ? bootHostKey(name, this) : undefined;
 
     const instance = new aws.ec2.Instance(
       `${name}-instance`,

@@ -10,7 +10,8 @@ import * as path from "path";
 import type { Settings } from "./config";
 import { HostFileName, Layout, SECRET_HOST_FILES, Slot, layoutOf, siteSlug } from "./layout";
 import type { PlannedStep, StepValue } from "./plan";
-import { publicSettings, render, sh } from "./templates";
+import { publicSettings, render, sh, shq } from "./templates";
+import { credentialScope, parseGitUrl } from "./config-rules";
 
 /** Packages every site needs; `extraPackages` adds to them. */
 export const BASE_PACKAGES = [
@@ -32,6 +33,7 @@ export type RenderedHostFile = Exclude<HostFileName, "deploy-key" | "server.envr
 /** Values of earlier steps, by name; what `npm run render` and the tests use when none are known. */
 export type StepValues = Partial<Record<StepValue, string>>;
 export const PLACEHOLDER_VALUES: Required<StepValues> = {
+  hostKey: "<host-key>",
   commit: "<commit>",
   requirementsHash: "<requirements-hash>",
   settingsFingerprint: "<settings-fingerprint>",
@@ -147,6 +149,7 @@ export function renderStepScript(s: Settings, step: PlannedStep, values: StepVal
     healthPath: s.healthCheckPath ?? "/",
     configHash,
     finisher: step.name === "app-switch" ? renderSwitchFinisher(s).replace(/\n$/, "") : "",
+    ...repoTokenHelper(s),
   });
   const missing = step.installs.filter((n) => !installed.includes(n));
   if (missing.length > 0) throw new Error(`step ${step.name} does not install ${missing.join(", ")}, which the plan lists for it`);
@@ -155,6 +158,19 @@ export function renderStepScript(s: Settings, step: PlannedStep, values: StepVal
     ? `# Values printed by earlier steps (a new value changes this command, so the step runs again):\n# shellcheck disable=SC2034 # a value may be read only to re-run the step\nreadonly \\\n${step.reads.map((v) => `  ${v}=${sh(known[v])}`).join(" \\\n")}\n`
     : "";
   return `#!/bin/bash\n# django-deploy step "${step.name}" for ${s.domain}\n${lib}${reads}${body}`;
+}
+
+/**
+ * The git credential helper of the checkout (when repoToken is set): where it answers (repoUrl's
+ * scheme, host and port) and the helper itself, a shell function git runs with "get", "store" or
+ * "erase" on the build user's side. It answers "get" with repoTokenUser and the token from git's
+ * environment (DJANGO_DEPLOY_REPO_TOKEN, never a command line) and ignores the others.
+ */
+export function repoTokenHelper(s: Settings): { tokenScope?: string; tokenHelper?: string } {
+  const url = s.hasRepoToken ? parseGitUrl(s.repoUrl) : undefined;
+  if (!url) return {};
+  const answer = `printf 'username=%s\\npassword=%s\\n' ${shq(s.repoTokenUser)} "$DJANGO_DEPLOY_REPO_TOKEN"`;
+  return { tokenScope: credentialScope(url), tokenHelper: `!f() { cat >/dev/null; test "$1" = get || exit 0; ${answer}; }; f` };
 }
 
 /**

@@ -119,9 +119,20 @@ export interface Layout {
 /** Names inside a release that the program creates: a submodule directory may not be called so. */
 export const RESERVED_DIRS: readonly string[] = ["ENV", "static", ".git", ".django-deploy-release"];
 
-/** The supervisord program prefix and nginx upstream name of a site: its domain with dots as dashes. */
+/**
+ * The supervisord program prefix and nginx upstream name of a site: its domain with each "-" doubled
+ * and each "." as "-" (shop-eu.example.com → shop--eu-example-com, shop.eu-example.com →
+ * shop-eu--example-com). Injective on domain names: a label neither starts nor ends with "-", so a
+ * lone "-" in the slug was a dot and a run of 2n was n dashes (siteOfSlug inverts it). Only letters,
+ * digits and "-": valid in a supervisord program name, a file name and an nginx upstream name.
+ */
 export function siteSlug(s: Pick<LayoutInput, "domain">): string {
-  return s.domain.replace(/\./g, "-");
+  return s.domain.replace(/-/g, "--").replace(/\./g, "-");
+}
+
+/** The domain a slug was made from (the inverse of siteSlug on domain names). */
+export function siteOfSlug(slug: string): string {
+  return slug.replace(/-+/g, (run) => (run.length % 2 === 1 ? `${"-".repeat((run.length - 1) / 2)}.` : "-".repeat(run.length / 2)));
 }
 
 /** The build user of a site's app user (at most 32 characters: validation keeps appUser short enough). */

@@ -25,9 +25,9 @@ export type ComponentName = keyof typeof COMPONENTS;
  * no command string may hold).
  */
 export type StepValue =
-  "commit" | "requirementsHash" | "settingsFingerprint" | "releaseRun" | "liveCommit" | "previousCommit" | "keptReleases";
+  "hostKey" | "commit" | "requirementsHash" | "settingsFingerprint" | "releaseRun" | "liveCommit" | "previousCommit" | "keptReleases";
 /** Secret material a step reads on standard input, rendered by secret-files.ts. */
-export type SecretInput = "deployKey" | "serverEnv";
+export type SecretInput = "deployKey" | "serverEnv" | "repoToken";
 /** Resources outside the plan a step may wait for: the EC2 host, the DNS records. */
 export type ExternalDependency = "server" | "dns";
 
@@ -50,13 +50,29 @@ export interface StepDefinition {
   triggers?: readonly StepValue[];
   /** Values the step prints as one JSON line on its last line of output. */
   produces?: readonly StepValue[];
+  /** Secret material the step reads on standard input (only when `stdinWhen` holds, if given). */
   stdin?: SecretInput;
+  stdinWhen?: (s: Settings) => boolean;
+  stdinCondition?: string;
+  /**
+   * The step's output stays public although it reads a secret: its script hands the secret to a
+   * process and never prints it (tested), and later steps need what it prints in clear (readable
+   * previews). Default: a step that reads a secret has secret outputs and no logging.
+   */
+  publicOutput?: boolean;
   /** Keep retrying the SSH connection: the host may still be booting. */
   waitForHost?: boolean;
 }
 
 export const STEPS: readonly StepDefinition[] = [
-  { name: "host-wait", component: "host", does: "SSH up, boot finished (cloud-init, systemd)", after: ["server"], waitForHost: true },
+  {
+    name: "host-wait",
+    component: "host",
+    does: "SSH up, boot finished (cloud-init, systemd); prints the host's ed25519 key (pinned by every later step when sshTrustOnFirstUse)",
+    after: ["server"],
+    produces: ["hostKey"],
+    waitForHost: true,
+  },
   {
     name: "host-packages",
     component: "host",
@@ -81,6 +97,10 @@ export const STEPS: readonly StepDefinition[] = [
     does: "releases/<commit>: the parent repository and submodules at repoRef, from mirrors in cache/; prints the commit and the requirements hash",
     after: ["host-layout", "code-deploy-key"],
     produces: ["commit", "requirementsHash"],
+    stdin: "repoToken",
+    stdinWhen: (s) => s.hasRepoToken,
+    stdinCondition: "repoToken is set",
+    publicOutput: true,
   },
   {
     name: "env-venv",
@@ -170,6 +190,7 @@ export interface PlannedStep {
   triggers: readonly StepValue[];
   produces: readonly StepValue[];
   stdin?: SecretInput;
+  publicOutput: boolean;
   waitForHost: boolean;
 }
 
@@ -189,7 +210,8 @@ export function stepPlan(s: Settings): PlannedStep[] {
     reads: d.reads ?? [],
     triggers: d.triggers ?? [],
     produces: d.produces ?? [],
-    ...(d.stdin ? { stdin: d.stdin } : {}),
+    ...(d.stdin && (d.stdinWhen?.(s) ?? true) ? { stdin: d.stdin } : {}),
+    publicOutput: d.publicOutput ?? false,
     waitForHost: d.waitForHost ?? false,
   }));
 }
@@ -199,7 +221,7 @@ export function stepTable(): string {
   const rows = STEPS.map((d) => {
     const notes = [
       d.condition ? `only when ${d.condition}` : "",
-      d.stdin ? "secret on stdin" : "",
+      d.stdin ? `secret on stdin${d.stdinCondition ? ` when ${d.stdinCondition}` : ""}` : "",
       d.triggers ? `re-runs on ${d.triggers.join(", ")}` : "",
     ]
       .filter(Boolean)

@@ -1,6 +1,7 @@
 /**
  * The one renderer that sees secrets: the files whose content is secret (`.server.envrc`, the
- * repository deploy key), rendered into the standard input of the step that installs them. Nothing
+ * repository deploy key), rendered into the standard input of the step that installs them, and the
+ * repository token, on the standard input of the checkout that fetches with it. Nothing
  * here ever reaches a command string; every result is a secret Output.
  */
 import { createHash } from "crypto";
@@ -22,6 +23,8 @@ export function secretStdin(s: Settings, secrets: Secrets): SecretStdin {
   return {
     serverEnv: pulumi.secret(secrets.appEnv.apply((env) => renderServerEnv(s, env))),
     ...(secrets.repoDeployKey ? { deployKey: pulumi.secret(secrets.repoDeployKey.apply((k) => `${k.replace(/\n+$/, "")}\n`)) } : {}),
+    // One line: the checkout reads it into a shell variable and hands it only to git's credential helper.
+    ...(secrets.repoToken ? { repoToken: pulumi.secret(secrets.repoToken.apply((t) => `${t}\n`)) } : {}),
   };
 }
 

@@ -29,6 +29,10 @@ export class StepGroup extends pulumi.ComponentResource {
 export interface SiteStepsArgs {
   settings: Settings;
   plan: PlannedStep[];
+  /**
+   * How to reach the host. Without `hostKey` (trust on first use), the step that produces the
+   * `hostKey` value (host-wait) connects unchecked and every later step checks the key it printed.
+   */
   connection: HostConnection;
   /** Secret standard input per secret input (see secret-files.ts). */
   stdin: Partial<Record<SecretInput, pulumi.Output<string>>>;
@@ -84,14 +88,18 @@ export function instantiateSteps(args: SiteStepsArgs): SiteSteps {
           .all(step.reads.map(valueOf))
           .apply((vs) => renderStepScript(args.settings, step, Object.fromEntries(step.reads.map((v, i) => [v, vs[i]]))))
       : renderStepScript(args.settings, step);
+    // Trust on first use: no step but the one that learns the key connects without checking one.
+    const pinned = args.connection.hostKey !== undefined || step.produces.includes("hostKey");
+    const connection = pinned ? args.connection : { ...args.connection, hostKey: valueOf("hostKey") };
     const cmd = remoteStep(
       step.name,
       {
-        connection: args.connection,
+        connection,
         script,
         ...(stdin ? { secretStdin: stdin } : {}),
         ...(step.triggers.length ? { triggers: step.triggers.map(valueOf) } : {}),
         waitForHost: step.waitForHost,
+        publicOutput: step.publicOutput,
       },
       { parent: group, dependsOn },
     );

@@ -70,6 +70,8 @@ function makeSite(
     sshHostKey: host.hostKey,
     sshPrivateKey: host.privateKey,
     repoUrl: git.url(repos.names.parent),
+    // The local git server speaks git:// on the test network only: an explicit opt-in.
+    repoAllowInsecureTransport: true,
     repoRef: "v1",
     wsgiModule: "example.wsgi",
     celeryApp: "example",

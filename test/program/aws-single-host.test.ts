@@ -1,11 +1,11 @@
 /**
  * The single EC2 host (components/aws-host.ts) with `bootHostKey`: the same generated host key as
- * the app hosts, through fixtures/single-host-program.ts; and without it (index.ts today) nothing
- * changes: no key, no user data.
+ * the app hosts, through fixtures/single-host-program.ts; index.ts turns it on (every step pins
+ * the key), and off only under sshTrustOnFirstUse (no key, no user data).
  */
 import * as yaml from "js-yaml";
 import { OPERATOR_KEY, SINGLE_HOST_PROGRAM } from "./aws-fixture";
-import { AWS_MARKERS, ProgramRun, isWrappedSecret, plainStrings, runProgram, stackConfig } from "./harness";
+import { AWS_MARKERS, FAKE_WAIT_HOST_KEY, ProgramRun, isWrappedSecret, plainStrings, runProgram, stackConfig } from "./harness";
 
 let run: ProgramRun;
 beforeAll(async () => {
@@ -40,10 +40,25 @@ test("hostPublicKey: the public key line connections pin, not secret; the privat
   expect(outs).toEqual([]);
 });
 
-test("without bootHostKey (index.ts today): no generated key and no user data", async () => {
+test("index.ts: the EC2 host boots with the generated key, and every step (host-wait included) pins it", async () => {
   const dev = await runProgram(stackConfig("dev"), { stack: "dev" });
+  expect(dev.error).toBeUndefined();
+  const key = dev.byName("server-host-key");
+  expect(key.inputs).toEqual({ algorithm: "ED25519" });
+  expect(isWrappedSecret(dev.byName("server-instance").wire.userData)).toBe(true);
+  const pinned = key.state.publicKeyOpenssh.trim();
+  for (const c of dev.commands()) expect([c.name, c.inputs.connection.value.hostKey]).toEqual([c.name, pinned]);
+  expect(dev.exports.hostKey).toEqual({ value: pinned, secret: false });
+});
+
+test("index.ts with sshTrustOnFirstUse (an instance created before): no generated key, no user data; later steps pin what host-wait saw", async () => {
+  const dev = await runProgram(stackConfig("dev", { sshTrustOnFirstUse: true }), { stack: "dev" });
   expect(dev.error).toBeUndefined();
   expect(dev.registrations.filter((r) => r.type.startsWith("tls:"))).toEqual([]);
   expect(dev.byName("server-instance").inputs).not.toHaveProperty("userData");
   expect(dev.byName("server-instance").options.additionalSecretOutputs).toEqual([]);
+  for (const c of dev.commands()) {
+    if (c.name === "host-wait") expect(c.inputs.connection.value).not.toHaveProperty("hostKey");
+    else expect([c.name, c.inputs.connection.value.hostKey]).toEqual([c.name, FAKE_WAIT_HOST_KEY]);
+  }
 });

@@ -18,7 +18,22 @@ const CASES: [string, () => ConfigInput, RegExp][] = [
   [
     "SSH open to the world without opt-in",
     () => stackConfig("dev", { sshAllowedCidrs: ["0.0.0.0/0"] }),
-    /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet/,
+    /django-deploy:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH to the whole IPv4 internet/,
+  ],
+  [
+    "SSH open to the world in two halves without opt-in",
+    () => stackConfig("dev", { sshAllowedCidrs: ["0.0.0.0/1", "128.0.0.0/1"] }),
+    /django-deploy:sshAllowedCidrs: .*together open SSH to the whole IPv4 internet.*set sshAllowWorld: true/,
+  ],
+  [
+    "an existing host without a host key or the trust-on-first-use opt-in",
+    () => existingHostConfig({ sshHostKey: undefined }),
+    /django-deploy:sshHostKey: is required for an existing server.*sshTrustOnFirstUse: true/,
+  ],
+  [
+    "a token in repoUrl",
+    () => existingHostConfig({ repoUrl: "https://fake-url-token-0001@github.com/example/x.git" }),
+    /django-deploy:repoUrl: must not hold a user name, token or password/,
   ],
   [
     "EC2 without sshAllowedCidrs",

@@ -4,6 +4,9 @@
  * engine receives them (protect, ignoreChanges), and every step connecting to the Elastic IP.
  * Prod (Pulumi.prod.yaml) for protection.
  */
+import { HOST_WAIT_DIAL_LIMIT } from "../../components/remote-step";
+import { SSH_ALLOW_WORLD_TAG } from "../../components/aws/common";
+import { judge } from "./policy-judge";
 import { FAKE_AMI, FAKE_IP, ProgramRun, Registration, isWrappedSecret, runProgram, stackConfig } from "./harness";
 
 const AWS_TYPES = {
@@ -157,7 +160,8 @@ describe("dev stack (EC2)", () => {
     // The first step waits for every part of the host (dependsOn the AwsHost component).
     const wait = dev.byName("host-wait");
     for (const t of Object.values(AWS_TYPES)) expect(wait.options.dependencies).toContain(one(dev, t).urn);
-    expect(wait.inputs.connection.value).toMatchObject({ dialErrorLimit: -1, perDialTimeout: 30 });
+    // A bounded wait (remote-step.ts): a host key that never matches fails instead of dialling forever.
+    expect(wait.inputs.connection.value).toMatchObject({ dialErrorLimit: HOST_WAIT_DIAL_LIMIT, perDialTimeout: 30 });
   });
 
   test("stack outputs", () => {
@@ -206,5 +210,49 @@ describe("teardown (staging, review stacks)", () => {
       });
     }
     for (const c of run.commands()) expect({ name: c.name, delete: c.inputs.delete }).toEqual({ name: c.name, delete: undefined });
+  });
+});
+
+describe("SSH from the world or near it: the config, the security group's tag and the policy pack agree", () => {
+  const halves = ["0.0.0.0/1", "128.0.0.0/1"];
+
+  test("with sshAllowWorld: true the group opens 22 to both halves, carries the opt-in tag, and the pack accepts it (an advisory report only)", async () => {
+    const run = await runProgram(stackConfig("dev", { sshAllowWorld: true, sshAllowedCidrs: halves }));
+    expect(run.error).toBeUndefined();
+    const sg = run.byName("server-sg");
+    expect(sg.inputs.tags[SSH_ALLOW_WORLD_TAG]).toBe("true");
+    const ssh = (sg.inputs.ingress as { description: string; cidrBlocks: string[] }[]).find((r) => r.description === "ssh");
+    expect(ssh?.cidrBlocks).toEqual(halves);
+    // Only the advisory report of the opt-in policy: no mandatory policy objects.
+    const findings = (await judge(run)).filter((f) => f.includes("server-sg"));
+    expect(findings).toEqual([
+      expect.stringMatching(
+        /^security-group-ssh-world-opt-in .*together open SSH to the whole IPv4 internet; accepted: the stack opted in/,
+      ),
+    ]);
+  });
+
+  test("without it the group has no tag, and the same blocks on it are what the pack refuses", async () => {
+    const run = await runProgram(stackConfig("dev"));
+    expect(run.error).toBeUndefined();
+    expect(run.byName("server-sg").inputs.tags).not.toHaveProperty([SSH_ALLOW_WORLD_TAG]);
+    const opened = {
+      registrations: run.registrations.map((r) =>
+        r.name === "server-sg"
+          ? {
+              ...r,
+              inputs: {
+                ...r.inputs,
+                ingress: (r.inputs.ingress as { description: string }[]).map((i) =>
+                  i.description === "ssh" ? { ...i, cidrBlocks: halves } : i,
+                ),
+              },
+            }
+          : r,
+      ),
+    };
+    expect((await judge(opened)).join("\n")).toMatch(
+      /server-sg: .*0\.0\.0\.0\/1 and 128\.0\.0\.0\/1 together open SSH to the whole IPv4 internet/,
+    );
   });
 });

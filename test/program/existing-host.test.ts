@@ -11,8 +11,18 @@ import * as yaml from "js-yaml";
 import { parseConfig } from "../../components/config";
 import { stepPlan } from "../../components/plan";
 import { StepValues, renderStepScript, stepCommand } from "../../components/host-files";
+import { HOST_WAIT_DIAL_LIMIT } from "../../components/remote-step";
 import { renderTree } from "../../scripts/render";
-import { ConfigInput, DOCUMENTED_STEPS, EXISTING_HOST, ProgramRun, existingHostConfig, isWrappedSecret, runProgram } from "./harness";
+import {
+  ConfigInput,
+  DOCUMENTED_STEPS,
+  EXISTING_HOST,
+  FAKE_WAIT_HOST_KEY,
+  ProgramRun,
+  existingHostConfig,
+  isWrappedSecret,
+  runProgram,
+} from "./harness";
 
 const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTestsOnlyxxxxxxxxxxxxxxxxxxxx";
 
@@ -33,10 +43,14 @@ function settingsOf(cfg: ConfigInput) {
  * printed values it reads or triggers on (the checkout's commit and requirements hash).
  */
 function waitsFor(cfg: ConfigInput): Record<string, string[]> {
-  const plan = stepPlan(settingsOf(cfg));
+  const settings = settingsOf(cfg);
+  const plan = stepPlan(settings);
   const producer = (v: string) => plan.filter((st) => st.produces.some((x) => x === v)).map((st) => st.name);
+  // Under trust on first use, every connection but host-wait's reads the key host-wait printed.
+  const tofu = settings.target.kind === "existing" && settings.target.trustOnFirstUse;
+  const pinned = (st: { produces: readonly string[] }) => (tofu && !st.produces.includes("hostKey") ? ["hostKey"] : []);
   return Object.fromEntries(
-    plan.map((st) => [st.name, [...new Set([...st.after, ...[...st.reads, ...st.triggers].flatMap(producer)])].sort()]),
+    plan.map((st) => [st.name, [...new Set([...st.after, ...[...st.reads, ...st.triggers, ...pinned(st)].flatMap(producer)])].sort()]),
   );
 }
 
@@ -47,7 +61,8 @@ let withoutKeyConfig: ConfigInput;
 
 beforeAll(async () => {
   withKeyConfig = existingHostConfig({ sshHostKey: HOST_KEY });
-  withoutKeyConfig = existingHostConfig({}, { deployKey: false });
+  // Without sshHostKey an existing server needs the trust-on-first-use opt-in.
+  withoutKeyConfig = existingHostConfig({ sshHostKey: undefined, sshTrustOnFirstUse: true }, { deployKey: false });
   withKey = await runProgram(withKeyConfig);
   withoutKey = await runProgram(withoutKeyConfig);
 });
@@ -86,7 +101,15 @@ describe("existing host", () => {
         "user",
       ]);
     }
-    for (const c of withoutKey.commands()) expect(c.inputs.connection.value).not.toHaveProperty("hostKey");
+  });
+
+  test("trust on first use: host-wait alone connects unchecked; every later step pins the key host-wait printed", () => {
+    for (const c of withoutKey.commands()) {
+      if (c.name === "host-wait") expect(c.inputs.connection.value).not.toHaveProperty("hostKey");
+      else expect([c.name, c.inputs.connection.value.hostKey]).toEqual([c.name, FAKE_WAIT_HOST_KEY]);
+    }
+    expect(withoutKey.exports.hostKey).toEqual({ value: FAKE_WAIT_HOST_KEY, secret: false });
+    expect(withKey.exports.hostKey).toEqual({ value: HOST_KEY, secret: false });
   });
 
   test("the steps exist under their documented names (code-deploy-key only with repoDeployKey)", () => {
@@ -162,7 +185,8 @@ describe("existing host", () => {
 
   test("only host-wait keeps dialing (a booting host); the others give up after pulumi-command's default", () => {
     for (const c of withKey.commands()) {
-      const expected = c.name === "host-wait" ? { dialErrorLimit: -1, perDialTimeout: 30 } : { dialErrorLimit: 10, perDialTimeout: 15 };
+      const expected =
+        c.name === "host-wait" ? { dialErrorLimit: HOST_WAIT_DIAL_LIMIT, perDialTimeout: 30 } : { dialErrorLimit: 10, perDialTimeout: 15 };
       expect([c.name, c.inputs.connection.value]).toEqual([c.name, expect.objectContaining(expected)]);
     }
   });

@@ -45,6 +45,7 @@ export const MARKERS = {
   repoDeployKey: "FAKEDEPLOYKEYMARKER0002",
   appSecret: "fake-django-secret-MARKER0003",
   dbPassword: "fake-db-password-MARKER0004",
+  repoToken: "fake-repo-token-MARKER0008",
 } as const;
 
 const pem = (body: string) => `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n-----END OPENSSH PRIVATE KEY-----\n`;
@@ -52,6 +53,7 @@ const pem = (body: string) => `-----BEGIN OPENSSH PRIVATE KEY-----\n${body}\n---
 export const FAKE_SECRETS = {
   sshPrivateKey: pem(`b3BlbnNzaC1rZXktdjEAAAAA ${MARKERS.sshPrivateKey} AAAA`),
   repoDeployKey: pem(`b3BlbnNzaC1rZXktdjEAAAAA ${MARKERS.repoDeployKey} AAAA`),
+  repoToken: MARKERS.repoToken,
   appEnv: {
     // A quote and a space: the value must survive shell quoting in .server.envrc.
     SECRET_KEY: `it's a ${MARKERS.appSecret}`,
@@ -69,7 +71,14 @@ export interface ConfigInput {
 const key = (k: string) => `${PROJECT}:${k}`;
 
 /** A stack file as Pulumi would pass it, plus fake secrets; `overrides` are unprefixed keys, JSON-encoded when not strings. */
-export function stackConfig(stack: string, overrides: Record<string, unknown> = {}, opts: { deployKey?: boolean } = {}): ConfigInput {
+export interface SecretOptions {
+  /** Set repoDeployKey (default true). */
+  deployKey?: boolean;
+  /** Set repoToken (default false; the stacks' repoUrl is https://). */
+  repoToken?: boolean;
+}
+
+export function stackConfig(stack: string, overrides: Record<string, unknown> = {}, opts: SecretOptions = {}): ConfigInput {
   const file = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
   const values: Record<string, string> = { ...file.values };
   const secretKeys = [key("sshPrivateKey"), key("appEnv")];
@@ -79,20 +88,26 @@ export function stackConfig(stack: string, overrides: Record<string, unknown> = 
     values[key("repoDeployKey")] = FAKE_SECRETS.repoDeployKey;
     secretKeys.push(key("repoDeployKey"));
   }
+  if (opts.repoToken) {
+    values[key("repoToken")] = FAKE_SECRETS.repoToken;
+    secretKeys.push(key("repoToken"));
+  }
   return applyOverrides({ values, secretKeys }, overrides);
 }
 
 /** The existing-server configuration: no AWS settings at all. */
 export const EXISTING_HOST = { host: "203.0.113.50", hostUser: "deployer", sshPort: 2222 } as const;
+/** The existing server's host key (sshHostKey is required for one, unless sshTrustOnFirstUse). */
+export const EXISTING_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeExistingHostKeyForProgramTestsxxxxxxx";
 
-export function existingHostConfig(overrides: Record<string, unknown> = {}, opts: { deployKey?: boolean } = {}): ConfigInput {
+export function existingHostConfig(overrides: Record<string, unknown> = {}, opts: SecretOptions = {}): ConfigInput {
   const base = stackConfig("dev", {}, opts);
   const values = Object.fromEntries(
     Object.entries(base.values).filter(
       ([k]) => !k.startsWith("aws:") && k !== key("sshAllowedCidrs") && k !== key("sshPublicKey") && k !== key("instanceType"),
     ),
   );
-  return applyOverrides({ values, secretKeys: base.secretKeys }, { ...EXISTING_HOST, ...overrides });
+  return applyOverrides({ values, secretKeys: base.secretKeys }, { ...EXISTING_HOST, sshHostKey: EXISTING_HOST_KEY, ...overrides });
 }
 
 export function applyOverrides(cfg: ConfigInput, overrides: Record<string, unknown>): ConfigInput {
@@ -165,6 +180,8 @@ export const AWS_MARKERS = {
   authToken: "FAKEREDISTOKENMARKER0006",
   hostKey: "FAKEHOSTKEYMARKER0007",
 } as const;
+/** The host key the fake host-wait prints (an ed25519 key line without comment). */
+export const FAKE_WAIT_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeWaitHostKeyForProgramTestsxxxxxxxxxxx";
 /** The Availability Zones the fake region lists. */
 export const FAKE_ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
 export const FAKE_VPC_IPV6 = "2001:db8:1234:5600::/56";
@@ -295,6 +312,8 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
       // A step that produces values prints them as its last line (see components/plan.ts).
       const produces = STEPS.find((d) => d.name === name)?.produces ?? [];
       const values: Record<string, string> = {
+        // What host-wait reports: the key later steps pin under sshTrustOnFirstUse.
+        hostKey: FAKE_WAIT_HOST_KEY,
         commit: fakeCommit(String(inputs.create)),
         requirementsHash: opts.requirements ?? DEFAULT_REQUIREMENTS,
         // A new run id whenever the release step runs: its command or its triggers changed.

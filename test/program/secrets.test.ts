@@ -21,17 +21,25 @@ import {
   stackConfig,
 } from "./harness";
 
-const RUNS: [string, () => Promise<ProgramRun>][] = [
-  ["dev stack (EC2)", () => runProgram(stackConfig("dev"))],
-  ["existing host", () => runProgram(existingHostConfig())],
+const RUNS: [string, () => Promise<ProgramRun>, boolean][] = [
+  ["dev stack (EC2)", () => runProgram(stackConfig("dev")), false],
+  ["existing host", () => runProgram(existingHostConfig()), false],
+  ["existing host with a repository token", () => runProgram(existingHostConfig({}, { repoToken: true })), true],
 ];
 
-/** The steps that read secrets on standard input (the plan says which). */
-const SECRET_STDIN = STEPS.filter((d) => d.stdin)
-  .map((d) => d.name)
-  .sort();
+/**
+ * The steps that read secrets on standard input (the plan says which; the checkout only with
+ * repoToken), and those of them whose output stays public: the checkout hands the token to git and
+ * prints only the commit and the requirements hash.
+ */
+const secretStdin = (token: boolean) =>
+  STEPS.filter((d) => d.stdin && (d.stdin !== "repoToken" || token))
+    .map((d) => d.name)
+    .sort();
+const PUBLIC_OUTPUT = STEPS.filter((d) => d.publicOutput).map((d) => d.name);
 
-describe.each(RUNS)("%s", (_label, start) => {
+describe.each(RUNS)("%s", (_label, start, token) => {
+  const SECRET_STDIN = secretStdin(token);
   let run: ProgramRun;
   beforeAll(async () => {
     run = await start();
@@ -45,6 +53,8 @@ describe.each(RUNS)("%s", (_label, start) => {
     expect(envrc).toContain(MARKERS.dbPassword);
     expect(envrc).toContain(`export SECRET_KEY='it'\\''s a ${MARKERS.appSecret}'`);
     for (const c of run.commands()) expect(c.wire.connection.value.privateKey).toContain(MARKERS.sshPrivateKey);
+    if (token) expect(run.byName("code-checkout").wire.stdin.value).toBe(`${MARKERS.repoToken}\n`);
+    else expect(run.byName("code-checkout").wire).not.toHaveProperty("stdin");
   });
 
   test("no secret in plain in any input of any resource (wire form)", () => {
@@ -77,6 +87,12 @@ describe.each(RUNS)("%s", (_label, start) => {
       // In mocks a secret input arrives wrapped with the SDK's signature key.
       expect(c.inputs.stdin[SIG_KEY]).toBe(SECRET_SIG);
       expect(c.wire.stdin[SIG_KEY]).toBe(SECRET_SIG);
+      if (PUBLIC_OUTPUT.includes(name)) {
+        // The secret goes to a process, never to the output (unit tests: code-checkout's script).
+        expect([name, c.wire.logging]).toEqual([name, "stdoutAndStderr"]);
+        expect(containsSecret(String(c.state.stdout))).toBe(false);
+        continue;
+      }
       expect(c.wire.logging).toBe("none");
       expect(c.options.additionalSecretOutputs).toEqual(expect.arrayContaining(["stdout", "stderr", "connection"]));
     }
@@ -106,6 +122,7 @@ describe.each(RUNS)("%s", (_label, start) => {
     expect(Object.keys(run.exports).sort()).toEqual([
       "deployedCommit",
       "deployedRef",
+      "hostKey",
       "keptReleases",
       "liveCommit",
       "previousCommit",
@@ -121,8 +138,8 @@ describe.each(RUNS)("%s", (_label, start) => {
 });
 
 describe("loadConfig hands out the secrets as secret Outputs (not pulumi-command's own marking)", () => {
-  test.each(["sshPrivateKey", "repoDeployKey", "appEnv"] as const)("%s", async (key) => {
-    const cfg = stackConfig("dev");
+  test.each(["sshPrivateKey", "repoDeployKey", "repoToken", "appEnv"] as const)("%s", async (key) => {
+    const cfg = stackConfig("dev", {}, { repoToken: true });
     let secret: boolean | undefined;
     let value: unknown;
     await jest.isolateModulesAsync(async () => {

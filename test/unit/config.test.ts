@@ -6,55 +6,17 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { ConfigError, parseConfig } from "../../components/config";
+import { parseConfig } from "../../components/config";
 import { LETS_ENCRYPT_STAGING } from "../../components/config-schema";
 import { pulumiYamlConfig, readmeTable } from "../../components/config-docs";
-import {
-  FAKE_APP_ENV,
-  FAKE_DEPLOY_KEY,
-  FAKE_SECRET_VALUES,
-  FAKE_SSH_KEY,
-  Raw,
-  ec2Base,
-  existingHostBase,
-  parse,
-  problemsOf,
-  secretKeysOf,
-} from "./lib/fixtures";
+import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_SSH_KEY, Raw, ec2Base, existingHostBase, parse, problemsOf } from "./lib/fixtures";
+import { BadCase, C, E, bad, keyOf, testBadCases, withoutSecret } from "./lib/bad-config";
 
 const ROOT = path.join(__dirname, "..", "..");
 
-interface BadCase {
-  name: string;
-  base: "existing" | "ec2";
-  /** Values to set (unprefixed keys, strings as Pulumi passes them); undefined removes the key. */
-  set: Record<string, string | undefined>;
-  /** The keys set as secrets; default: every secret key present. */
-  secretKeys?: (raw: Raw) => Set<string>;
-  /** The one key every problem line must name. */
-  key: string;
-  /** Part of the message that says what would be valid. */
-  valid: string | RegExp;
-}
-
-const bad = (
-  name: string,
-  base: BadCase["base"],
-  set: BadCase["set"],
-  key: string,
-  valid: BadCase["valid"],
-  secretKeys?: BadCase["secretKeys"],
-): BadCase => ({ name, base, set, key, valid, secretKeys });
-const E = "existing" as const;
-const C = "ec2" as const;
-const withoutSecret = (k: string) => (raw: Raw) => {
-  const s = secretKeysOf(raw);
-  s.delete(k);
-  return s;
-};
 const DNS = "a lowercase DNS name such as example.com";
 const WHOLE = (min: number, max: number) => `must be a whole number from ${min} to ${max}`;
-const GIT_URL = "must be a git URL: https://…, ssh://…, git://… or user@host:path";
+const GIT_URL = "must be a git URL: https://…, ssh://…, git://…, http://… or user@host:path";
 const GIT_REF = "must be a git branch, tag or commit such as main";
 const CIDR = "must be a CIDR block such as 203.0.113.4/32";
 const ENV_NAMES = "keys must be environment variable names (letters, digits, _; not starting with a digit)";
@@ -204,8 +166,8 @@ const CASES: BadCase[] = [
   ),
   bad("acmeServer http://", E, { acmeServer: "http://acme.example.com/directory" }, "acmeServer", "must be an https:// ACME directory URL"),
   bad("acmeCaBundle not PEM", E, { acmeCaBundle: "MIIB-not-a-pem" }, "acmeCaBundle", "must be one or more PEM certificates"),
-  bad("baseDir relative", E, { baseDir: "srv/www" }, "baseDir", "must be an absolute path such as /srv/www"),
-  bad("baseDir /etc/x", E, { baseDir: "/etc/x" }, "baseDir", "must not be inside a system directory"),
+  bad("baseDir relative", E, { baseDir: "srv/www" }, "baseDir", "must be an absolute path below / such as /srv/www"),
+  bad("baseDir /etc/x", E, { baseDir: "/etc/x" }, "baseDir", "must not be inside /etc, a system directory"),
   bad(
     "baseDir too long for the socket path",
     E,
@@ -296,61 +258,13 @@ const CASES: BadCase[] = [
   bad("unknown key", C, { colourScheme: "dark" }, "colourScheme", "is not a setting of this program; valid keys: domain, host,"),
 ];
 
-function build(c: BadCase): { raw: Raw; secretKeys: Set<string> } {
-  const raw: Raw = c.base === "existing" ? existingHostBase() : ec2Base();
-  for (const [k, v] of Object.entries(c.set)) {
-    if (v === undefined) delete raw[k];
-    else raw[k] = v;
-  }
-  return { raw, secretKeys: c.secretKeys ? c.secretKeys(raw) : secretKeysOf(raw) };
-}
-
-/** Every secret-looking value of a raw configuration, and the fakes. */
-function secretValues(raw: Raw): string[] {
-  const values = [...FAKE_SECRET_VALUES, "fake-plain-secret", "fake-plain-password-not-a-key", "fake-proto-secret"];
-  for (const k of ["sshPrivateKey", "repoDeployKey", "appEnv"]) if (raw[k]) values.push(raw[k]);
-  try {
-    const env = JSON.parse(raw.appEnv ?? "{}") as Record<string, unknown>;
-    if (env && typeof env === "object") for (const v of Object.values(env)) if (typeof v === "string" && v.length > 3) values.push(v);
-  } catch {
-    // not JSON: the raw value itself is listed
-  }
-  return values;
-}
-
-const keyOf = (line: string) => /^django-deploy:([^\s:(]+)(?: \([^)]*\))?: /.exec(line)?.[1];
-
 describe("bad stack configurations", () => {
   test("the bases are valid (so each case fails for its own reason)", () => {
     expect(parse(existingHostBase()).target.kind).toBe("existing");
     expect(parse(ec2Base()).target.kind).toBe("ec2");
   });
 
-  test("the cases have distinct names", () => {
-    expect(new Set(CASES.map((c) => c.name)).size).toBe(CASES.length);
-  });
-
-  test.each(CASES.map((c) => [c.name, c] as const))("%s", (_name, c) => {
-    const { raw, secretKeys } = build(c);
-    let error: unknown;
-    try {
-      parseConfig(raw, secretKeys);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    const { problems, message } = error as ConfigError;
-    expect(problems.length).toBeGreaterThan(0);
-    // Exactly the expected key is named, on every problem line.
-    expect(problems.map(keyOf)).toEqual(problems.map(() => c.key));
-    const line = problems.find((p) => (typeof c.valid === "string" ? p.includes(c.valid) : c.valid.test(p)));
-    expect({ problems, valid: String(c.valid), found: line !== undefined }).toMatchObject({ found: true });
-    expect(message).toContain(line!);
-    for (const secret of secretValues(raw)) {
-      expect(message).not.toContain(secret);
-      for (const p of problems) expect(p).not.toContain(secret);
-    }
-  });
+  testBadCases(CASES);
 
   test("a non-secret bad value is quoted back", () => {
     expect(problemsOf({ ...existingHostBase(), domain: "Example.COM" })).toEqual([

@@ -24,7 +24,7 @@ import { layoutOf, siteSlug } from "../../components/layout";
 import { sh } from "../../components/templates";
 import * as A from "./lib/arbitraries";
 import { FAKE_APP_ENV, Raw, parse, parseAll, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
-import { checkRun, expectedCalls, simulate, simulateSettings } from "./lib/step-sim";
+import { SIM_REPO_TOKEN, checkRun, expectedCalls, simulate, simulateSettings } from "./lib/step-sim";
 import {
   NginxChecker,
   chunks,
@@ -51,7 +51,14 @@ const FIELD_RUNS = 2 * RUNS;
 /** Every optional feature on, so that every value reaches every file it can reach. */
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIBfakeCAbundleForUnitTests0123456789abcdef\n-----END CERTIFICATE-----\n";
 function base(): Raw {
-  return { ...tlsCeleryRaw(), acmeCaBundle: PEM, appEnv: JSON.stringify(FAKE_APP_ENV) };
+  // git:// and http:// URLs opted in, so that every kind of URL can reach the scripts.
+  return { ...tlsCeleryRaw(), acmeCaBundle: PEM, appEnv: JSON.stringify(FAKE_APP_ENV), repoAllowInsecureTransport: "true" };
+}
+/** The base with changes; a repoToken goes only with an https:// repoUrl, so another URL drops it. */
+function withChanges(b: Raw, changes: Raw): Raw {
+  const raw = { ...b, ...changes };
+  if ("repoUrl" in changes && !changes.repoUrl.startsWith("https://")) delete raw.repoToken;
+  return raw;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,7 +197,7 @@ describe("hostile values are refused, or carried as data", () => {
           // Each value alone: refused (naming its key) or accepted.
           const ok: Raw = {};
           for (const [k, v] of Object.entries(changes)) {
-            const problems = problemsOf({ ...b, [k]: v });
+            const problems = problemsOf(withChanges(b, { [k]: v }));
             if (problems) {
               refusedCount++;
               const allowed = [k, ...(RELATED[k] ?? [])];
@@ -204,7 +211,7 @@ describe("hostile values are refused, or carried as data", () => {
             } else ok[k] = v;
           }
           // All accepted values together: valid, unless a cross-field rule relates two of them.
-          const raw = { ...b, ...ok };
+          const raw = withChanges(b, ok);
           const problems = problemsOf(raw);
           if (problems) {
             const changed = Object.keys(ok).flatMap((k) => [k, ...(RELATED[k] ?? [])]);
@@ -455,6 +462,17 @@ describe(".server.envrc round-trips any settings", () => {
           "BASH_XTRACEFD",
           "PS4",
           "TMOUT",
+          // Names of the wrapper's own variables, once or still (runinenv.sh must be immune to them).
+          "site",
+          "release",
+          "current",
+          "envrc",
+          "EXECIGNORE",
+          "CDPATH",
+          "GLOBIGNORE",
+          "PYTHONPATH",
+          "PYTHONHOME",
+          "VIRTUAL_ENV",
         ),
       },
       { weight: 1, arbitrary: A.anyValue },
@@ -521,7 +539,11 @@ describe("the harnesses detect injection", () => {
     const script = scriptOf(s, "code-checkout");
     const broken = script.replace(`url=${sh(s.repoUrl)}\n`, "url=https://example.com/a.git;id\n");
     expect(broken).not.toBe(script);
-    const { results } = await simulate([script, broken]);
+    const input = `${SIM_REPO_TOKEN}\n`; // the base has a repoToken: the checkout reads it first
+    const { results } = await simulate([
+      { script, stdin: input },
+      { script: broken, stdin: input },
+    ]);
     expect(checkRun(results[0], expectedCalls(s, "code-checkout"))).toEqual([]);
     const problems = checkRun(results[1], expectedCalls(s, "code-checkout"));
     expect(problems.join("\n")).toMatch(/unknown command: UNKNOWN:id|expected call not made/);

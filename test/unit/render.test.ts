@@ -107,7 +107,7 @@ describe("every rendered shell script passes shellcheck", () => {
       }),
     };
     // …and values that are also the names of common commands (shellcheck's SC2209 on `ref=test`).
-    const commandLike = { ...plainRaw(), appUser: "admin", repoRef: "test", djangoDir: "make", homepageDir: "file" };
+    const commandLike = { ...plainRaw(), appUser: "tail", repoRef: "test", djangoDir: "make", homepageDir: "file" };
     const configs = generateAll(SHELLCHECK_RUNS, [...REPRESENTATIVE.map(([, r]) => r()), tricky, commandLike]);
     const all = configs.map((c) => c.settings);
     const scripts: Record<string, string> = {};
@@ -176,7 +176,7 @@ describe("every nginx site passes the real nginx -t", () => {
   });
 
   test("the longest socket path validation accepts (107 bytes) is one nginx takes; one byte more is refused", async () => {
-    const raw = { ...tlsCeleryRaw(), baseDir: "/srv", domain: `${"a".repeat(60)}.${"b".repeat(22)}.com` };
+    const raw = { ...tlsCeleryRaw(), baseDir: "/www", domain: `${"a".repeat(60)}.${"b".repeat(22)}.com` };
     const s = parse(raw);
     const p = layoutOf(s);
     const socket = p.socket("a"); // Gunicorn binds the slot sockets; nginx connects through the shorter live.sock

@@ -17,6 +17,7 @@ import {
   FAKE_APP_ENV,
   FAKE_DEPLOY_KEY,
   FAKE_DEPLOY_KEY_BODY,
+  FAKE_REPO_TOKEN,
   FAKE_SECRET_VALUES,
   FAKE_SSH_KEY,
   FAKE_SSH_KEY_BODY,
@@ -52,7 +53,7 @@ function leaks(texts: Record<string, string>, secrets: string[]): string[] {
   return found;
 }
 
-const KEYS = [FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY];
+const KEYS = [FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY, FAKE_REPO_TOKEN];
 
 describe.each([
   ["tls-celery (with a deploy key)", tlsCeleryRaw],
@@ -65,6 +66,7 @@ describe.each([
     expect(secrets.sshPrivateKey).toBe(FAKE_SSH_KEY);
     expect(appSecrets).toEqual(expect.arrayContaining(Object.values(FAKE_APP_ENV)));
     if (s.tls) expect(secrets.repoDeployKey).toBe(FAKE_DEPLOY_KEY);
+    if (s.tls) expect(secrets.repoToken).toBe(FAKE_REPO_TOKEN);
   });
 
   test("the public settings hold no secret: no secret key, no secret value", () => {
@@ -137,6 +139,8 @@ describe("templates cannot read secrets", () => {
     expect(s.sshPrivateKey).toBeUndefined();
     // @ts-expect-error repoDeployKey is a secret: not a public setting
     expect(s.repoDeployKey).toBeUndefined();
+    // @ts-expect-error repoToken is a secret: not a public setting
+    expect(s.repoToken).toBeUndefined();
     expect(PUBLIC_SETTING_KEYS.filter((k) => (SECRET_KEYS as readonly string[]).includes(k))).toEqual([]);
   });
 

@@ -3,9 +3,10 @@
  * parts, and hostile strings for the injection suite.
  */
 import fc from "fast-check";
-import { LETS_ENCRYPT_STAGING, RESERVED_ENV } from "../../../components/config-schema";
+import { LETS_ENCRYPT_STAGING, LOADER_ENV, RESERVED_ENV, SHELL_SPECIAL_ENV } from "../../../components/config-schema";
+import { accountProblems, baseDirProblem } from "../../../components/config-rules";
 import { RESERVED_DIRS } from "../../../components/layout";
-import { FAKE_DEPLOY_KEY, FAKE_PUBLIC_KEY, FAKE_SSH_KEY, Raw } from "./fixtures";
+import { FAKE_DEPLOY_KEY, FAKE_HOST_KEY, FAKE_PUBLIC_KEY, FAKE_REPO_TOKEN, FAKE_SSH_KEY, Raw } from "./fixtures";
 
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
 const DIGIT = "0123456789";
@@ -31,13 +32,12 @@ export const domain = fc
   .map(([labels, t]) => [...labels, t].join("."))
   .filter((d) => d.length >= 4 && !d.startsWith("www."));
 
-/** An absolute path outside the system directories. */
-const SYSTEM = ["etc", "usr", "bin", "sbin", "lib", "lib64", "boot", "dev", "proc", "sys", "run", "tmp", "root"];
+/** An absolute path outside the system directories (those of the default appUser included). */
 const pathSegment = fc.tuple(chars(UPPER + LOWER + DIGIT + "_-"), str(UPPER + LOWER + DIGIT + "._-", 0, 9)).map(([a, b]) => a + b);
 export const baseDir = fc
-  .array(pathSegment, { minLength: 1, maxLength: 3 })
-  .filter((segs) => !SYSTEM.includes(segs[0]))
-  .map((segs) => `/${segs.join("/")}`);
+  .array(fc.oneof(pathSegment, fc.constantFrom("srv", "var", "www", "home", "opt", "tmp", "lib64")), { minLength: 1, maxLength: 3 })
+  .map((segs) => `/${segs.join("/")}`)
+  .filter((p) => baseDirProblem(p, "django") === undefined);
 
 export const unixUser = fc
   .tuple(chars(LOWER + "_"), str(LOWER + DIGIT + "_-", 0, 12))
@@ -53,7 +53,9 @@ const pyIdent = fc.tuple(chars(UPPER + LOWER + "_"), str(UPPER + LOWER + DIGIT +
 export const pyDotted = fc.array(pyIdent, { minLength: 1, maxLength: 3 }).map((p) => p.join("."));
 
 export const fixtureName = fc.tuple(chars(UPPER + LOWER + DIGIT + "_"), str(UPPER + LOWER + DIGIT + "_.-", 0, 20)).map(([a, b]) => a + b);
-export const debianPackage = fc.tuple(chars(LOWER + DIGIT), str(LOWER + DIGIT + "+.-", 1, 20)).map(([a, b]) => a + b);
+export const debianPackage = fc
+  .tuple(chars(LOWER + DIGIT), str(LOWER + DIGIT + "+.-", 0, 20), chars(LOWER + DIGIT + "+"))
+  .map(([a, b, c]) => a + b + c);
 export const bodySize = fc.oneof(
   fc.constant("0"),
   fc.tuple(fc.integer({ min: 1, max: 999999 }), fc.constantFrom("", "k", "K", "m", "M", "g", "G")).map(([n, u]) => `${n}${u}`),
@@ -87,6 +89,7 @@ export const repoUrl = fc.oneof(
   fc.tuple(domain, urlPath).map(([h, p]) => `https://${h}/${p}.git`),
   fc.tuple(unixUser, domain, fc.integer({ min: 1, max: 65535 }), urlPath).map(([u, h, port, p]) => `ssh://${u}@${h}:${port}/${p}`),
   fc.tuple(domain, urlPath).map(([h, p]) => `git://${h}/${p}`),
+  fc.tuple(domain, fc.integer({ min: 1, max: 65535 }), urlPath).map(([h, port, p]) => `http://${h}:${port}/${p}`),
   fc.tuple(unixUser, domain, urlPath).map(([u, h, p]) => `${u}@${h}:${p}.git`),
 );
 
@@ -112,11 +115,7 @@ export const envName = fc
   .tuple(chars(UPPER + "_"), str(UPPER + DIGIT + "_", 0, 15))
   .map(([a, b]) => a + b)
   .filter(
-    (n) =>
-      !(RESERVED_ENV as readonly string[]).includes(n) &&
-      !/^(?:_|BASH.*|SHELLOPTS|EUID|UID|PPID|GROUPS|RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|FUNCNAME|DIRSTACK|EPOCHSECONDS|EPOCHREALTIME|OPTIND|COMP_WORDBREAKS)$/.test(
-        n,
-      ),
+    (n) => !(RESERVED_ENV as readonly string[]).includes(n) && !SHELL_SPECIAL_ENV.test(n) && !LOADER_ENV.test(n) && n !== "COMP_WORDBREAKS",
   );
 
 /** Any string bash can hold: everything but NUL (unicode, controls, quotes, newlines…). */
@@ -206,6 +205,8 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       repoUrl,
       repoRef: fc.option(repoRef, { nil: undefined }),
       repoDeployKey: fc.boolean(),
+      repoToken: fc.boolean(),
+      trustOnFirstUse: fc.boolean(),
       tls: fc.boolean(),
       certbotEmail: email,
       emailWithoutTls: fc.boolean(),
@@ -227,13 +228,18 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
         venvSystemSitePackages: String(g.venvSystemSitePackages),
         pipNoIndex: String(g.pipNoIndex),
       };
-      if (g.existing) raw.host = "203.0.113.10";
-      else {
+      if (g.existing) {
+        raw.host = "203.0.113.10";
+        if (g.trustOnFirstUse) raw.sshTrustOnFirstUse = "true";
+        else raw.sshHostKey = FAKE_HOST_KEY;
+      } else {
         raw.sshAllowedCidrs = JSON.stringify(["203.0.113.0/24", "2001:db8::/48"]);
         raw.sshPublicKey = FAKE_PUBLIC_KEY;
       }
       if (g.tls || g.emailWithoutTls) raw.certbotEmail = g.certbotEmail;
       if (g.repoDeployKey) raw.repoDeployKey = FAKE_DEPLOY_KEY;
+      if (g.repoToken && g.repoUrl.startsWith("https://")) raw.repoToken = FAKE_REPO_TOKEN;
+      if (/^(?:git|http):/.test(g.repoUrl)) raw.repoAllowInsecureTransport = "true";
       for (const k of [
         "baseDir",
         "appUser",
@@ -260,6 +266,12 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       const hp = raw.homepageDir ?? "homepage";
       // A unix socket path holds at most 107 bytes: <baseDir>/<domain>/run/gunicorn.sock.
       const socket = `${raw.baseDir ?? "/srv/www"}/${raw.domain}/run/gunicorn.sock`;
-      return dj !== hp && Buffer.byteLength(socket) <= 107;
+      const users = { appUser: raw.appUser ?? "django", hostUser: raw.hostUser ?? "admin" };
+      return (
+        dj !== hp &&
+        Buffer.byteLength(socket) <= 107 &&
+        accountProblems(users).length === 0 &&
+        baseDirProblem(raw.baseDir ?? "/srv/www", users.appUser) === undefined
+      );
     });
 }

@@ -22,15 +22,27 @@ export const FAKE_APP_ENV: Record<string, string> = {
   SECRET_KEY: "fake-django-secret-key-UNIT-TEST-ONLY-0x5eC12e7",
   DATABASE_URL: "postgres://app:fake-db-password-UNIT-TEST@localhost:5432/app",
 };
-export const FAKE_SECRET_VALUES = [FAKE_SSH_KEY, FAKE_SSH_KEY_BODY, FAKE_DEPLOY_KEY, FAKE_DEPLOY_KEY_BODY, ...Object.values(FAKE_APP_ENV)];
+/** A fake repository token (repoToken): travels on the checkout's stdin only. */
+export const FAKE_REPO_TOKEN = "fake-repo-token-UNIT-TEST-0x70c3e9";
+export const FAKE_SECRET_VALUES = [
+  FAKE_SSH_KEY,
+  FAKE_SSH_KEY_BODY,
+  FAKE_DEPLOY_KEY,
+  FAKE_DEPLOY_KEY_BODY,
+  FAKE_REPO_TOKEN,
+  ...Object.values(FAKE_APP_ENV),
+];
 
 export const FAKE_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakePublicKeyForUnitTestsOnlyxxxxxxxxxxxxx deploy";
+/** The existing server's host key (sshHostKey is required for one, unless sshTrustOnFirstUse). */
+export const FAKE_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForUnitTestsOnlyxxxxxxxxxxxxxxx";
 
 /** A valid configuration for an existing server (no AWS resource). */
 export function existingHostBase(): Raw {
   return {
     domain: "example.com",
     host: "203.0.113.10",
+    sshHostKey: FAKE_HOST_KEY,
     sshPrivateKey: FAKE_SSH_KEY,
     repoUrl: "https://github.com/example/example.com.git",
     wsgiModule: "example.wsgi",
@@ -79,12 +91,13 @@ export function problemsOf(raw: Raw, secretKeys: ReadonlySet<string> = secretKey
   }
 }
 
-/** Representative configuration 1: TLS, Celery, fixtures, a repository deploy key, an existing server. */
+/** Representative configuration 1: TLS, Celery, fixtures, a repository deploy key and token, an existing server. */
 export function tlsCeleryRaw(): Raw {
   return {
     ...existingHostBase(),
     repoRef: "v1.2.0",
     repoDeployKey: FAKE_DEPLOY_KEY,
+    repoToken: FAKE_REPO_TOKEN,
     celeryApp: "example",
     fixtures: JSON.stringify(["quickstart", "extra-notes.json"]),
     gunicornWorkers: "5",

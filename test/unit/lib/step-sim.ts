@@ -12,12 +12,15 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Settings } from "../../../components/config";
-import { PLACEHOLDER_VALUES, RenderedHostFile, packagesOf, renderHostFiles } from "../../../components/host-files";
+import { PLACEHOLDER_VALUES, RenderedHostFile, packagesOf, renderHostFiles, repoTokenHelper } from "../../../components/host-files";
 import { HostFileName, layoutOf } from "../../../components/layout";
+import { stepPlan } from "../../../components/plan";
 import { scriptOf, stepNames } from "./fixtures";
 import { chunks, pool, CORES, runBashHarness, splitNul, tempDir } from "./tools";
 
 export const FAKE_SHA = "0123456789abcdef0123456789abcdef01234567";
+/** What the simulated checkout reads on standard input when repoToken is set. */
+export const SIM_REPO_TOKEN = "fake-sim-repo-token-0x51m";
 
 /** External commands (and risky builtins) the stubs stand in for. */
 const STUBS = [
@@ -128,22 +131,32 @@ export interface SimResult {
   status: number;
 }
 
+/** A script and, for a step that reads a secret, what it reads on standard input (default: nothing). */
+export type SimScript = string | { script: string; stdin: string };
+
 /** Run scripts (each in its own subshell); one bash process per batch. */
-export async function simulate(scripts: string[], batch = 250): Promise<{ results: SimResult[]; stderr: string }> {
-  // The same text behaves the same: run each distinct script once.
-  const distinct = [...new Set(scripts)];
+export async function simulate(scripts: SimScript[], batch = 250): Promise<{ results: SimResult[]; stderr: string }> {
+  // The same text (and input) behaves the same: run each distinct script once.
+  const keyOf = (s: SimScript) => JSON.stringify(s);
+  const distinct = [...new Map(scripts.map((s) => [keyOf(s), s])).values()];
   const { results, stderr } = await simulateDistinct(distinct, batch);
-  const byText = new Map(distinct.map((s, i) => [s, results[i]]));
-  return { results: scripts.map((s) => byText.get(s)!), stderr };
+  const byText = new Map(distinct.map((s, i) => [keyOf(s), results[i]]));
+  return { results: scripts.map((s) => byText.get(keyOf(s))!), stderr };
 }
 
-async function simulateDistinct(scripts: string[], batch: number): Promise<{ results: SimResult[]; stderr: string }> {
+/** A bash here-document-free input redirection: the input as one ANSI-C quoted word. */
+const inputOf = (s: SimScript) =>
+  typeof s === "string"
+    ? "</dev/null"
+    : `< <(builtin printf '%s' $'${[...Buffer.from(s.stdin)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("")}')`;
+
+async function simulateDistinct(scripts: SimScript[], batch: number): Promise<{ results: SimResult[]; stderr: string }> {
   const size = Math.max(1, Math.min(batch, Math.ceil(scripts.length / CORES)));
   const parts = await pool(chunks(scripts, size), CORES, async (list) => {
     const dir = tempDir("stepsim");
     const body = list.map(
       (s, i) =>
-        `builtin printf '%s\\0' "@CASE" ${i} >&3\n(\n${instrument(s)}\n) </dev/null >/dev/null\nbuiltin printf '%s\\0' "@RC" "$?" >&3\n`,
+        `builtin printf '%s\\0' "@CASE" ${i} >&3\n(\n${instrument(typeof s === "string" ? s : s.script)}\n) ${inputOf(s)} >/dev/null\nbuiltin printf '%s\\0' "@RC" "$?" >&3\n`,
     );
     const harness = `${prelude()}{\n${body.join("")}} 3>>"$HOME/log"\n`;
     const r = await runBashHarness(harness, dir);
@@ -191,6 +204,13 @@ export interface Expected {
   /** When set, what the command must read on standard input (an embedded file), byte for byte. */
   stdin?: string;
 }
+
+/** A path and every directory above it, up to /. */
+const ancestors = (dir: string): string[] => {
+  const out = [dir];
+  while (out[out.length - 1] !== "/") out.push(path.posix.dirname(out[out.length - 1]));
+  return out;
+};
 
 const call = (cmd: string, args: string[], stdin?: string): Expected => ({ cmd, args, ...(stdin !== undefined ? { stdin } : {}) });
 
@@ -244,6 +264,11 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
         status: 0,
         calls: [
           call("site_lock", []),
+          // Checked before anything changes: the accounts (absent here), then baseDir and every directory above it.
+          call("id", ["-u", u]),
+          call("id", ["-u", b]),
+          ...ancestors(s.baseDir).map((d) => call("stat", ["-c", "%u %a %F", "--", d])),
+          call("readlink", ["-f", "--", s.baseDir]),
           call("id", ["-u", u]),
           call("useradd", ["--system", "--create-home", "--home-dir", p.home, "--shell", "/usr/sbin/nologin", u]),
           call("echo", [`created user ${u}`]),
@@ -252,19 +277,10 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
           call("echo", [`created user ${b}`]),
           call("grep", ["-qxF", u]),
           call("grep", ["-qxF", "redis"]),
-          call("install", [
-            "-d",
-            "-o",
-            "root",
-            "-g",
-            "root",
-            "-m",
-            "0755",
-            s.baseDir,
-            p.site,
-            "/var/log/django-deploy",
-            "/var/lib/django-deploy",
-          ]),
+          // Absent here (stat prints nothing): created root's, never changed when it exists.
+          call("stat", ["-c", "%F", "--", s.baseDir]),
+          call("install", ["-d", "-o", "root", "-g", "root", "-m", "0755", s.baseDir]),
+          call("install", ["-d", "-o", "root", "-g", "root", "-m", "0755", p.site, "/var/log/django-deploy", "/var/lib/django-deploy"]),
           call("install", ["-d", "-o", "root", "-g", u, "-m", "0750", p.etc]),
           call("install", ["-d", "-o", b, "-g", b, "-m", "0750", p.cache]),
           call("install", ["-d", "-o", b, "-g", b, "-m", "0755", p.releases, p.venvs, p.static]),
@@ -289,6 +305,25 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
       ];
       const parent = `${p.cache}/parent.git`;
       const git = (...a: string[]) => call("sudo", [...asBuild, ...env, "git", ...a]);
+      // A fetch with repoToken: the token in git's environment, a helper for repoUrl's host only.
+      const token = repoTokenHelper(s);
+      const fetch = (...a: string[]) =>
+        token.tokenScope
+          ? call("sudo", [
+              "-H",
+              "-u",
+              p.buildUser,
+              "--preserve-env=DJANGO_DEPLOY_REPO_TOKEN",
+              "--",
+              ...env,
+              "git",
+              "-c",
+              "credential.helper=",
+              "-c",
+              `credential.${token.tokenScope}.helper=${token.tokenHelper}`,
+              ...a,
+            ])
+          : git(...a);
       const fullSha = /^[0-9a-f]{40}$/.test(s.repoRef);
       // A full SHA is that commit; any other ref resolves (through the stubs) to the fake commit.
       const commit = fullSha ? s.repoRef : FAKE_SHA;
@@ -301,7 +336,7 @@ export function expectedCalls(s: Settings, step: string, files = renderHostFiles
           call("sudo", [...asBuild, "mkdir", "-p", `${p.cache}/modules`]),
           git("init", "--quiet", "--bare", parent),
           git("-C", parent, "config", "remote.origin.url", s.repoUrl),
-          git("-C", parent, "fetch", "--quiet", "--prune", "--force", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"),
+          fetch("-C", parent, "fetch", "--quiet", "--prune", "--force", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"),
           ...(fullSha
             ? [git("-C", parent, "cat-file", "-e", `${s.repoRef}^{commit}`)]
             : [
@@ -479,16 +514,27 @@ export async function simulateSettings(
   all: Settings[],
   steps?: (s: Settings) => string[],
 ): Promise<{ problems: string[][]; stderr: string }> {
-  const jobs: { i: number; step: string; script: string; expected: StepExpectation }[] = [];
+  const jobs: { i: number; step: string; script: SimScript; expected: StepExpectation }[] = [];
   all.forEach((s, i) => {
     const files = renderHostFiles(s, PLACEHOLDER_VALUES);
     const names = steps ? steps(s) : stepNames(s);
-    for (const step of names) jobs.push({ i, step, script: scriptOf(s, step), expected: expectedCalls(s, step, files) });
+    const plan = stepPlan(s);
+    for (const step of names) {
+      // The checkout reads the repository token on standard input when repoToken is set.
+      const reads = plan.find((st) => st.name === step)?.stdin === "repoToken";
+      const script = reads ? { script: scriptOf(s, step), stdin: `${SIM_REPO_TOKEN}\n` } : scriptOf(s, step);
+      jobs.push({ i, step, script, expected: expectedCalls(s, step, files) });
+    }
   });
   const { results, stderr } = await simulate(jobs.map((j) => j.script));
   const problems: string[][] = all.map(() => []);
   jobs.forEach((j, k) => {
     for (const p of checkRun(results[k], j.expected)) problems[j.i].push(`step ${j.step}: ${p}`);
+    // The token never reaches a command line (it travels in git's environment only).
+    for (const c of results[k].calls) {
+      if (c.args.some((a) => a.includes(SIM_REPO_TOKEN)))
+        problems[j.i].push(`step ${j.step}: the repository token is in the argv of ${show(c)}`);
+    }
   });
   return { problems, stderr };
 }
