@@ -133,15 +133,16 @@ table ip djdeploy_testhost_$INDEX {
 EOF
 printf 'NFT_TABLE=djdeploy_testhost_%s\n' "$INDEX" >>"$RUN/state.env"
 
-# ip_forward is shared by all hosts: the first one that turns it on records the old value, the
-# last one down (down.sh) puts it back.
+# ip_forward is shared by all hosts on this machine: the first one that turns it on records the
+# old value, the last one down (down.sh, any clone) puts it back.
+mkdir -p "$TH_NET_STATE"
 (
   flock 8
   if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
-    [ -e "$TH_RUN_BASE/.ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward >"$TH_RUN_BASE/.ip_forward.orig"
+    [ -e "$TH_NET_STATE/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward >"$TH_NET_STATE/ip_forward.orig"
     printf '1\n' >/proc/sys/net/ipv4/ip_forward
   fi
-) 8>"$TH_RUN_BASE/.net.lock"
+) 8>"$TH_NET_STATE/net.lock"
 
 # --- Boot ------------------------------------------------------------------------------------
 th_boot "$NAME" "$INDEX"
