@@ -24,7 +24,9 @@
  * - `TestHost`: connection facts (`ip`, `user`, `privateKey` PEM text and `privateKeyPath`,
  *   `publicKey`, `hostKey` = the host's "ssh-ed25519 AAAA…" key, `knownHostsPath`), `exec` (never
  *   throws on a non-zero exit), `run` (throws), `writeFile` (via sudo), `sshArgs`, `waitForBoot`,
- *   `reboot` (clean shutdown + boot of the same root filesystem), `stop` (idempotent).
+ *   `reboot` (clean shutdown + boot of the same root filesystem), `powerOff({hard})` / `powerOn`
+ *   (a stopped instance: disk kept, its subnet dropped on this machine meanwhile), `stop` (idempotent).
+ *   Hosts with different indexes reach each other by IP, source address kept (as in one VPC).
  * - `startGitServer(host, reposDir, {port})` (in host-services.ts): `git daemon --export-all --base-path=reposDir`
  *   listening on the gateway (default port 9418); `url("example.com.git")`.
  * - `startPebble(host, {domains})` (in host-services.ts): Pebble (Debian's /usr/bin/pebble) on gateway:14000 (ACME) and
@@ -99,6 +101,13 @@ export interface TestHost {
   waitForBoot(timeoutMs?: number): Promise<string>;
   /** Clean shutdown and boot again from the same disk (same IP and keys); waits for boot. */
   reboot(): Promise<void>;
+  /**
+   * Power off, keeping the disk (a stopped instance): clean shutdown, or `hard` = pull the plug
+   * (SIGKILL to the container's init, no unit stopped). Connections to it then time out.
+   */
+  powerOff(opts?: { hard?: boolean }): Promise<void>;
+  /** Boot the powered-off host again from the same disk (same IP and keys); waits for boot. */
+  powerOn(): Promise<void>;
   /** Stop the host and delete it, with every helper recorded for it. Idempotent. */
   stop(): Promise<void>;
 }
@@ -297,6 +306,16 @@ function hostFromState(state: HostState): TestHost {
     reboot: async () => {
       if (stopped) throw new Error(`${state.name} is stopped`);
       const next = JSON.parse(await runScript("restart.sh", [state.name], 5 * 60_000)) as HostState;
+      state.pid = next.pid;
+      await waitForBoot();
+    },
+    powerOff: async (opts = {}) => {
+      if (stopped) throw new Error(`${state.name} is stopped`);
+      await runScript("power.sh", [state.name, "off", ...(opts.hard ? ["--hard"] : [])], 2 * 60_000);
+    },
+    powerOn: async () => {
+      if (stopped) throw new Error(`${state.name} is stopped`);
+      const next = JSON.parse(await runScript("power.sh", [state.name, "on"], 5 * 60_000)) as HostState;
       state.pid = next.pid;
       await waitForBoot();
     },

@@ -6,8 +6,8 @@
 #
 # Idempotent: a host that is not there is a no-op. It signals only processes recorded in the host's
 # run directory (nspawn.pid, pids/*.pid) whose command line names that directory; it deletes only
-# this host's nft table and interface; it puts net.ipv4.ip_forward back when the last host is down
-# and the value was changed by up.sh.
+# this host's nft table and interface; it puts net.ipv4.ip_forward back when the last test host on
+# this machine (from any clone: no djdeploy_testhost_* nft table left) is down and up.sh changed it.
 set -euo pipefail
 TH_PROG=down
 # shellcheck source=lib.sh
@@ -64,15 +64,16 @@ down_one() {
 }
 
 restore_ip_forward() {
-  [ -d "$TH_RUN_BASE" ] || return 0
+  [ -d "$TH_NET_STATE" ] || return 0
   (
     flock 8
-    # Any other host's run dir (even one still starting) keeps forwarding on.
-    if [ -r "$TH_RUN_BASE/.ip_forward.orig" ] && ! compgen -G "$TH_RUN_BASE/*/" >/dev/null; then
-      cat "$TH_RUN_BASE/.ip_forward.orig" >/proc/sys/net/ipv4/ip_forward
-      rm -f "$TH_RUN_BASE/.ip_forward.orig"
+    # Any host's nft table, from this clone or another one (even a host still starting), keeps
+    # forwarding on: the setting is the machine's, not this cache dir's.
+    if [ -r "$TH_NET_STATE/ip_forward.orig" ] && ! th_any_host_table; then
+      cat "$TH_NET_STATE/ip_forward.orig" >/proc/sys/net/ipv4/ip_forward
+      rm -f "$TH_NET_STATE/ip_forward.orig"
     fi
-  ) 8>"$TH_RUN_BASE/.net.lock"
+  ) 8>"$TH_NET_STATE/net.lock"
 }
 
 if [ "$1" = "--all" ]; then

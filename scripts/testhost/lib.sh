@@ -18,6 +18,11 @@ TH_REPO_ROOT="$(cd "$TH_SCRIPT_DIR/../.." && pwd)"
 TH_CACHE_DIR="${TESTHOST_CACHE_DIR:-$TH_REPO_ROOT/.cache/testhost}"
 TH_RUN_BASE="$TH_CACHE_DIR/run"
 TH_BOOT_TIMEOUT="${TESTHOST_BOOT_TIMEOUT:-60}"
+# net.ipv4.ip_forward is one setting for the whole machine, shared with hosts started from other
+# clones or cache dirs: its bookkeeping (the value before the first host, a lock) lives in /run,
+# not in this cache dir. /run is cleared at boot, like the setting itself.
+# shellcheck disable=SC2034 # used by up.sh and down.sh
+TH_NET_STATE="/run/djdeploy-testhost"
 
 th_log() { printf '%s: %s\n' "${TH_PROG:-testhost}" "$*" >&2; }
 th_die() { th_log "ERROR: $*"; exit 1; }
@@ -192,3 +197,7 @@ th_stop_container() {
   fi
   rm -f "$RUN/nspawn.pid" "$RUN/init.pid"
 }
+
+# th_any_host_table: true while any test host on this machine (from any clone) has its nft table;
+# each host's table exists from up.sh's network step until down.sh.
+th_any_host_table() { nft list tables ip 2>/dev/null | grep -q '^table ip djdeploy_testhost_[0-9]*$'; }

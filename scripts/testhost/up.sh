@@ -10,7 +10,7 @@
 #   OWNER_PID: when that process ends without calling down.sh (a killed test run), watchdog.sh
 #   tears the host down.
 # On success prints the host's state as JSON on stdout (see write_state below); logs go to stderr.
-# Stop and delete it with down.sh NAME; restart.sh NAME reboots it.
+# Stop and delete it with down.sh NAME; restart.sh NAME reboots it; power.sh NAME off|on stops/starts it.
 #
 # Needs root and the Debian packages systemd-container, nftables, zstd, openssh-client, iproute2,
 # util-linux, procps (plus debootstrap for the first build of the root filesystem).
@@ -108,26 +108,41 @@ Address=$IP/24
 Gateway=$GW
 EOF
 
-# NAT to the outside world: one nft table per host, deleted by down.sh.
+# One nft table per host, deleted by down.sh:
+# - NAT to the outside world for the host's own traffic (not for traffic to other test hosts,
+#   which keeps its source address, as between instances in one VPC);
+# - while the host is powered off or rebooting, ve-NAME and its route are gone, so packets for its
+#   subnet would follow the default route out of this machine: they are dropped here instead, as a
+#   stopped instance's packets are (timeouts, not leaks). Only traffic to this host's subnet is
+#   concerned; `lo` carries this machine's own address 10.200.INDEX.1.
 nft -f - <<EOF
 table ip djdeploy_testhost_$INDEX {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr 10.200.$INDEX.0/24 oifname != "ve-*" masquerade
   }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    ip daddr 10.200.$INDEX.0/24 oifname != "ve-$NAME" counter drop
+  }
+  chain output {
+    type filter hook output priority filter; policy accept;
+    ip daddr 10.200.$INDEX.0/24 oifname != { "ve-$NAME", "lo" } counter drop
+  }
 }
 EOF
 printf 'NFT_TABLE=djdeploy_testhost_%s\n' "$INDEX" >>"$RUN/state.env"
 
-# ip_forward is shared by all hosts: the first one that turns it on records the old value, the
-# last one down (down.sh) puts it back.
+# ip_forward is shared by all hosts on this machine: the first one that turns it on records the
+# old value, the last one down (down.sh, any clone) puts it back.
+mkdir -p "$TH_NET_STATE"
 (
   flock 8
   if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
-    [ -e "$TH_RUN_BASE/.ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward >"$TH_RUN_BASE/.ip_forward.orig"
+    [ -e "$TH_NET_STATE/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward >"$TH_NET_STATE/ip_forward.orig"
     printf '1\n' >/proc/sys/net/ipv4/ip_forward
   fi
-) 8>"$TH_RUN_BASE/.net.lock"
+) 8>"$TH_NET_STATE/net.lock"
 
 # --- Boot ------------------------------------------------------------------------------------
 th_boot "$NAME" "$INDEX"
