@@ -25,6 +25,8 @@ export interface AwsHostArgs {
    * which `protect` refuses.
    */
   bootHostKey?: boolean;
+  /** The IAM instance profile the instance runs with (backups to S3 through its role). */
+  iamInstanceProfile?: pulumi.Input<string>;
 }
 
 /** Graviton families (t4g, m7g, c6gn, …) need the arm64 image. */
@@ -101,6 +103,7 @@ export class AwsHost extends pulumi.ComponentResource {
         keyName: key.keyName,
         vpcSecurityGroupIds: [sg.id],
         metadataOptions: METADATA_OPTIONS,
+        ...(args.iamInstanceProfile ? { iamInstanceProfile: args.iamInstanceProfile } : {}),
         rootBlockDevice: { volumeType: "gp3", volumeSize: args.rootVolumeGiB, encrypted: true, deleteOnTermination: true, tags },
         ...(hostKey ? { userData: hostKey.userData, userDataReplaceOnChange: true } : {}),
         tags,

@@ -12,7 +12,7 @@ export interface Host {
   hostKey?: string;
 }
 
-export function provisionHost(target: HostTarget, sshPort: number): Host {
+export function provisionHost(target: HostTarget, sshPort: number, opts: { instanceProfileName?: pulumi.Input<string> } = {}): Host {
   switch (target.kind) {
     case "ec2": {
       const tags = { Project: pulumi.getProject(), Stack: pulumi.getStack(), ManagedBy: "pulumi" };
@@ -24,6 +24,7 @@ export function provisionHost(target: HostTarget, sshPort: number): Host {
         sshPort,
         protect: target.protect,
         tags,
+        ...(opts.instanceProfileName ? { iamInstanceProfile: opts.instanceProfileName } : {}),
       });
       return { address: server.publicIp, server };
     }
