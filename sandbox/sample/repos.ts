@@ -20,6 +20,7 @@
  *   v4  v3 with /version "... version v4" (a code-only deploy after a requirements change).
  *   broken-syntax, broken-wsgi, broken-migration, unhealthy: v4 broken in one way each (see
  *       SAMPLE_VERSIONS); the version after a broken one starts from the good files again.
+ *   destructive-migration: v4 whose migration drops Note.body (a release that deploys, and loses data).
  * Every commit of every repository is also reachable from its `main` branch's history or a tag.
  * Commits use fixed identities and dates, so the same fixture gives the same commit ids every run.
  *
@@ -66,6 +67,46 @@ class Migration(migrations.Migration):
     operations = [migrations.RunPython(fail, migrations.RunPython.noop)]
 `;
 
+/** The destructive migration: Note loses its body column (the model, the fixture and the template follow). */
+const NOTE_WITHOUT_BODY = `from django.db import models
+
+
+class Note(models.Model):
+    """A short text; the quickstart fixture loads a few. (This version dropped the body.)"""
+
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.title
+
+
+class Heartbeat(models.Model):
+    """Updated by the beat-scheduled task notes.tasks.heartbeat (one row per name)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    beat_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.name} @ {self.beat_at.isoformat()} (#{self.count})"
+`;
+const DROP_BODY = `from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("notes", "0001_initial")]
+    operations = [migrations.RemoveField(model_name="note", name="body")]
+`;
+const QUICKSTART_WITHOUT_BODY = `[
+  {"model": "notes.note", "pk": 1, "fields": {"title": "Welcome to example.com", "created_at": "2024-01-01T00:00:00Z"}},
+  {"model": "notes.note", "pk": 2, "fields": {"title": "Deployed with django-deploy", "created_at": "2024-01-02T00:00:00Z"}}
+]
+`;
+
 export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
   { tag: "v1", version: "v1", requirementsChanged: false },
   { tag: "v2", version: "v2", requirementsChanged: false },
@@ -83,6 +124,19 @@ export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
     version: "unhealthy",
     requirementsChanged: false,
     breaks: { "notes/views.py": "REPLACE:" + 'return _text("ok")' + "=>" + 'return _text("not ready", status=503)' },
+  },
+  // A destructive migration (drops Note.body): deploys fine, and only the backup taken before it
+  // (database: host) brings the dropped data back.
+  {
+    tag: "destructive-migration",
+    version: "destructive-migration",
+    requirementsChanged: false,
+    breaks: {
+      "notes/models.py": NOTE_WITHOUT_BODY,
+      "notes/migrations/0002_remove_note_body.py": DROP_BODY,
+      "notes/fixtures/quickstart.json": QUICKSTART_WITHOUT_BODY,
+      "notes/templates/notes/list.html": "REPLACE: {{ note.body }}=>",
+    },
   },
 ];
 
