@@ -4,21 +4,27 @@
  * Every step is a remote command rendered from files/; components/plan.ts lists them (README.md).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { backupStorage } from "./components/backup-storage";
 import { loadConfig } from "./components/config";
+import { databasePassword } from "./components/data-secrets";
 import { provisionHost } from "./components/host-target";
 import { SiteDns } from "./components/site-dns";
+import { layoutOf } from "./components/layout";
 import { stepPlan } from "./components/plan";
 import { secretStdin, settingsFingerprint } from "./components/secret-files";
 import { instantiateSteps } from "./components/site-steps";
 
 const { settings, secrets } = loadConfig(); // throws a readable error before any resource exists
-const host = provisionHost(settings.target, settings.sshPort);
+// database: host — the role's password (Pulumi's secret) and, with backupDestination: s3 on EC2, the bucket and role.
+const password = settings.database === "host" ? databasePassword() : undefined;
+const backups = backupStorage(settings);
+const host = provisionHost(settings.target, settings.sshPort, { instanceProfileName: backups.instanceProfileName });
 const address = host.address;
 
 // Certbot's http-01 challenge needs the names to resolve to the host first.
 const dns = settings.dnsZoneId ? new SiteDns("dns", { zoneId: settings.dnsZoneId, domain: settings.domain, address }) : undefined;
 
-const stdin = secretStdin(settings, secrets);
+const stdin = secretStdin(settings, secrets, password?.result);
 const site = instantiateSteps({
   settings,
   plan: stepPlan(settings),
@@ -30,7 +36,7 @@ const site = instantiateSteps({
     ...(host.hostKey !== undefined ? { hostKey: host.hostKey } : {}),
   },
   stdin,
-  values: { settingsFingerprint: settingsFingerprint(stdin.serverEnv) },
+  values: { settingsFingerprint: settingsFingerprint(stdin.serverEnv), backupBucket: backups.bucket, backupRegion: backups.region },
   external: { ...(host.server ? { server: host.server } : {}), ...(dns ? { dns } : {}) },
 });
 
@@ -47,3 +53,9 @@ export const deployedRef = pulumi.interpolate`${settings.repoRef} (${deployedCom
 export const liveCommit = site.value("liveCommit");
 export const previousCommit = site.value("previousCommit");
 export const keptReleases = site.value("keptReleases").apply((kept) => (kept ? kept.split(",") : []));
+// database: host — the commands on the host (npm run restore runs the second over SSH), and the bucket.
+export const backupCommand =
+  settings.database === "host" ? site.step("data-backup").id.apply(() => layoutOf(settings).backupCommand) : undefined;
+export const restoreCommand =
+  settings.database === "host" ? site.step("data-backup").id.apply(() => layoutOf(settings).restoreCommand) : undefined;
+export const backupBucket = backups.buckets?.backupBucketName;

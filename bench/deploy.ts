@@ -1,6 +1,9 @@
 /**
  * Benchmark (`npm run bench`): a fresh local Debian 12 host → site serving, then a no-op re-apply,
- * then request rates through nginx with wrk, then every kind of release under load (bench/releases.ts). Prints the figures; docs/benchmarks.md records them.
+ * then request rates through nginx with wrk, then every kind of release under load (bench/releases.ts),
+ * then backup and restore times (bench/data.ts; the sandbox deploys with database: host, so the fresh
+ * host figure includes PostgreSQL). Prints the figures; docs/benchmarks.md records them.
+ * BENCH_ONLY=releases or BENCH_ONLY=data skips the request rates and the other section.
  * Load goes only to the local test host (its own network namespace), bounded in time.
  */
 import { execFileSync } from "child_process";
@@ -8,6 +11,7 @@ import { apply } from "../sandbox/runner";
 import { startLocalSite } from "../sandbox/local-site";
 import { tempFile } from "../sandbox/hosts/site-checks";
 import { releaseTable } from "./releases";
+import { dataTable } from "./data";
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -29,7 +33,9 @@ async function main() {
     const first = await apply(site.run());
     if (first.error) throw new Error(first.error);
     console.log(`machine: ${execFileSync("nproc", { encoding: "utf8" }).trim()} cores; host boot (restore + SSH up): ${seconds(bootMs)}`);
-    console.log(`\nFresh host → site serving: ${seconds(first.totalMs)} (runner wall time, program start included)`);
+    console.log(
+      `\nFresh host → site serving, PostgreSQL on the host: ${seconds(first.totalMs)} (runner wall time, program start included)`,
+    );
     console.log("| step | seconds |\n| --- | --- |");
     for (const s of first.executed) console.log(`| ${s.name} | ${(s.ms / 1000).toFixed(1)} |`);
 
@@ -38,8 +44,9 @@ async function main() {
       `\nNo-op re-apply: ${seconds(noop.totalMs)}, remote commands executed: ${noop.executed.length}${noop.executed.map((e) => ` ${e.name} (${e.op})`).join(",")}`,
     );
 
-    // BENCH_ONLY=releases skips the request rates (for working on the release figures).
-    if (process.env.BENCH_ONLY !== "releases") {
+    // BENCH_ONLY (releases, data) skips the request rates (for working on one section's figures).
+    const only = process.env.BENCH_ONLY;
+    if (only === undefined) {
       const base = `https://${site.host.ip}`;
       const rows: Array<[string, string]> = [
         ["Django view /notes (nginx → Gunicorn)", `${base}/notes`],
@@ -54,8 +61,15 @@ async function main() {
       }
     }
 
-    console.log("\nReleases under load (8 clients reading /version over HTTPS, no pause):");
-    console.log(await releaseTable(site, tempFile("bench-pebble-root.pem", await site.pebble.rootPem())));
+    const rootCa = tempFile("bench-pebble-root.pem", await site.pebble.rootPem());
+    if (only !== "data") {
+      console.log("\nReleases under load (8 clients reading /version over HTTPS, no pause):");
+      console.log(await releaseTable(site, rootCa));
+    }
+    if (only !== "releases") {
+      console.log("\nBackup and restore (database: host):");
+      console.log(await dataTable(site, rootCa));
+    }
   } finally {
     await site.stop();
   }

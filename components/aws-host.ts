@@ -30,6 +30,8 @@ export interface AwsHostArgs {
    * host-key.ts), which `protect` refuses: such a stack sets sshTrustOnFirstUse (this false).
    */
   bootHostKey?: boolean;
+  /** The IAM instance profile the instance runs with (backups to S3 through its role). */
+  iamInstanceProfile?: pulumi.Input<string>;
 }
 
 /** Graviton families (t4g, m7g, c6gn, …) need the arm64 image. */
@@ -109,6 +111,7 @@ export class AwsHost extends pulumi.ComponentResource {
         keyName: key.keyName,
         vpcSecurityGroupIds: [sg.id],
         metadataOptions: METADATA_OPTIONS,
+        ...(args.iamInstanceProfile ? { iamInstanceProfile: args.iamInstanceProfile } : {}),
         rootBlockDevice: { volumeType: "gp3", volumeSize: args.rootVolumeGiB, encrypted: true, deleteOnTermination: true, tags },
         ...(hostKey ? { userData: hostKey.userData, userDataReplaceOnChange: true } : {}),
         tags,

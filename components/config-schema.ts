@@ -7,7 +7,7 @@
 import { z } from "zod";
 
 /** Config keys whose values must be set with `pulumi config set --secret`. */
-export const SECRET_KEYS = ["sshPrivateKey", "repoDeployKey", "repoToken", "appEnv"] as const;
+export const SECRET_KEYS = ["sshPrivateKey", "repoDeployKey", "repoToken", "appEnv", "backupS3Credentials"] as const;
 export type SecretKey = (typeof SECRET_KEYS)[number];
 
 const LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory";
@@ -55,6 +55,10 @@ const REPO_TOKEN = /^[\x21-\x7e]{1,1024}$/;
 const NGINX_SIZE = /^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/;
 const URL_PREFIX = /^\/[A-Za-z0-9._~/-]{0,200}$/;
 const ABS_PATH = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+)+$/;
+/** An S3 bucket name (lower case, digits, dots and dashes; no IP-like names are checked here). */
+const S3_BUCKET = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+/** A systemd OnCalendar expression made of safe characters (systemd-analyze calendar checks the rest on the host). */
+const CALENDAR = /^[A-Za-z0-9 *:,./~-]{1,100}$/;
 
 /** Decode a JSON-encoded config value (Pulumi passes objects, lists, numbers and booleans as JSON). */
 function json<T extends z.ZodType>(schema: T) {
@@ -284,6 +288,54 @@ export const configSchema = z
       5,
       600,
     ).default(30),
+    // --- The data tier: PostgreSQL on the host, backups, restores (issue 11) --------------------
+    // `database` gains `rds` with scale-out. Backups exist with database: host only.
+    database: z
+      .enum(["external", "host"], { error: "must be external (DATABASE_URL in appEnv) or host (PostgreSQL on the host)" })
+      .default("external")
+      .describe(
+        "Where the database is. external: DATABASE_URL comes from appEnv. host: PostgreSQL 15 from Debian on the host (unix socket, scram-sha-256), a generated password, DATABASE_URL written by the program.",
+      ),
+    backupSchedule: pattern(CALENDAR, "a systemd OnCalendar expression such as daily, hourly or '*-*-* 03:30:00'")
+      .default("daily")
+      .describe("When the backup timer runs (systemd OnCalendar). Backups exist with database: host."),
+    backupKeep: int("Backups kept (the newest; older ones are removed after a successful backup).", 1, 365).default(7),
+    backupDestination: z
+      .enum(["host", "s3"], { error: "must be host (backupDir on the host) or s3 (also uploaded to an S3 bucket)" })
+      .default("host")
+      .describe(
+        "host: backups in backupDir on the host. s3: also uploaded to S3 (EC2: a bucket the program creates, written through the instance role; an existing server: backupBucket with backupS3Credentials).",
+      ),
+    backupDir: pattern(ABS_PATH, "an absolute path such as /var/backups/django-deploy")
+      .default("/var/backups/django-deploy")
+      .describe("Directory (root's, 0700) holding one directory of backups per site: <backupDir>/<domain>/."),
+    backupBucket: pattern(S3_BUCKET, "an S3 bucket name such as example-backups")
+      .optional()
+      .describe("S3 bucket for backups of an existing server (backupDestination: s3). On EC2 the program creates the bucket."),
+    backupS3Endpoint: z
+      .url({ protocol: /^https?$/, error: "must be an http:// or https:// URL such as https://s3.eu-west-1.amazonaws.com" })
+      .regex(
+        /^https?:\/\/[A-Za-z0-9.-]+(?::\d{1,5})?\/?$/,
+        "must be a URL with only a scheme, a host and a port, such as https://minio.example.com:9000",
+      )
+      .optional()
+      .describe("Endpoint of an S3-compatible service instead of AWS S3 (existing server)."),
+    backupS3Region: pattern(/^[a-z]{2}(?:-[a-z]+)+-\d$/, "an AWS region such as eu-west-1")
+      .optional()
+      .describe("Region of the backup bucket. Default: the stack's aws:region on EC2, us-east-1 otherwise."),
+    backupS3Credentials: json(
+      z
+        .object(
+          {
+            accessKeyId: z.string().regex(/^[A-Za-z0-9]{1,128}$/, "accessKeyId must be letters and digits"),
+            secretAccessKey: z.string().regex(/^[A-Za-z0-9+/=._-]{1,256}$/, "secretAccessKey must be letters, digits and + / = . _ -"),
+          },
+          { error: "must be an object {accessKeyId, secretAccessKey}" },
+        )
+        .strict(),
+    )
+      .optional()
+      .describe("Secret. {accessKeyId, secretAccessKey} allowed to put, list, get and delete in backupBucket (existing server)."),
   })
   .strict();
 

@@ -25,6 +25,7 @@ import {
   sshAllowListConfigProblems,
 } from "./config-rules";
 import { canonicalCidr } from "./cidr";
+import { dataTierProblems } from "./config-data";
 
 /** sun_path holds 108 bytes with the terminating NUL: longer socket paths fail in nginx and Gunicorn. */
 const UNIX_SOCKET_PATH_MAX = 107;
@@ -83,6 +84,13 @@ export interface SecretValues {
   repoDeployKey?: string;
   repoToken?: string;
   appEnv: Record<string, string>;
+  backupS3Credentials?: S3Credentials;
+}
+
+/** Credentials of an existing server's backup bucket (a secret setting). */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
 }
 
 /** The secret settings inside the program: already-secret Outputs, never plain strings. */
@@ -91,6 +99,7 @@ export interface Secrets {
   repoDeployKey?: pulumi.Output<string>;
   repoToken?: pulumi.Output<string>;
   appEnv: pulumi.Output<Record<string, string>>;
+  backupS3Credentials?: pulumi.Output<S3Credentials>;
 }
 
 /** Every key a template may read from `it.s` (the proxy in templates.ts refuses any other). */
@@ -182,6 +191,7 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
     }
   }
   if (s.djangoDir === s.homepageDir) problems.push(`${key("homepageDir")}: must differ from djangoDir`);
+  problems.push(...dataTierProblems(s, raw, (k) => describeValue(k, raw)));
   return problems;
 }
 
@@ -230,6 +240,7 @@ function split(d: RawSettings): ParsedConfig {
     repoDeployKey,
     repoToken,
     appEnv,
+    backupS3Credentials,
     host,
     sshHostKey,
     sshTrustOnFirstUse: trustOnFirstUse,
@@ -263,6 +274,7 @@ function split(d: RawSettings): ParsedConfig {
       appEnv,
       ...(repoDeployKey !== undefined ? { repoDeployKey } : {}),
       ...(repoToken !== undefined ? { repoToken } : {}),
+      ...(backupS3Credentials !== undefined ? { backupS3Credentials } : {}),
     },
   };
 }
@@ -290,6 +302,7 @@ export function loadConfig(): { settings: Settings; secrets: Secrets } {
         appEnv: pulumi.secret(secrets.appEnv),
         ...(secrets.repoDeployKey !== undefined ? { repoDeployKey: pulumi.secret(secrets.repoDeployKey) } : {}),
         ...(secrets.repoToken !== undefined ? { repoToken: pulumi.secret(secrets.repoToken) } : {}),
+        ...(secrets.backupS3Credentials !== undefined ? { backupS3Credentials: pulumi.secret(secrets.backupS3Credentials) } : {}),
       },
     };
   } catch (e) {

@@ -28,7 +28,7 @@ export const BASE_PACKAGES = [
 ];
 
 /** Host files rendered from templates (the secret ones, and the CA bundle assembled on the host, are not). */
-export type RenderedHostFile = Exclude<HostFileName, "deploy-key" | "server.envrc" | "acme-ca.pem">;
+export type RenderedHostFile = Exclude<HostFileName, "deploy-key" | "server.envrc" | "acme-ca.pem" | "backup-credentials">;
 
 /** Values of earlier steps, by name; what `npm run render` and the tests use when none are known. */
 export type StepValues = Partial<Record<StepValue, string>>;
@@ -41,6 +41,8 @@ export const PLACEHOLDER_VALUES: Required<StepValues> = {
   liveCommit: "<live-commit>",
   previousCommit: "<previous-commit>",
   keptReleases: "<kept-releases>",
+  backupBucket: "<backup-bucket>",
+  backupRegion: "<backup-region>",
 };
 
 export interface TemplateContext {
@@ -63,6 +65,15 @@ const releaseFile = (template: string, slot?: Slot) => ({
   },
 });
 
+/** The backup commands: where backups go off the host (the bucket is known once it exists, on EC2). */
+const backupFile = (template: string) => ({
+  template,
+  extra: (_ctx: TemplateContext, v: StepValues) => ({
+    bucket: v.backupBucket ?? PLACEHOLDER_VALUES.backupBucket,
+    region: v.backupRegion ?? PLACEHOLDER_VALUES.backupRegion,
+  }),
+});
+
 const TEMPLATES: Record<RenderedHostFile, { template: string; extra?: (ctx: TemplateContext, v: StepValues) => object }> = {
   "20auto-upgrades": { template: "20auto-upgrades" },
   "sshd.conf": { template: "sshd.conf" },
@@ -80,6 +91,13 @@ const TEMPLATES: Record<RenderedHostFile, { template: string; extra?: (ctx: Temp
   "certbot-ca.conf": { template: "certbot-ca.conf" },
   "certbot-deploy-hook.sh": { template: "certbot-deploy-hook.sh" },
   "site.conf": { template: "nginx/site.conf" },
+  "postgresql.conf": { template: "postgresql/postgresql.conf" },
+  "pg_hba.conf": { template: "postgresql/pg_hba.conf" },
+  "postgresql-restart.conf": { template: "postgresql/restart.conf" },
+  backup: backupFile("backup/backup.sh"),
+  restore: backupFile("backup/restore.sh"),
+  "backup.service": { template: "backup/backup.service" },
+  "backup.timer": { template: "backup/backup.timer" },
 };
 
 /**
@@ -102,7 +120,8 @@ export function renderSwitchFinisher(s: Settings): string {
 
 /** The packages the host-packages step ensures. */
 export function packagesOf(s: Settings): string[] {
-  return [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...s.extraPackages])];
+  const data = s.database === "host" ? ["postgresql", ...(s.backupDestination === "s3" ? ["awscli"] : [])] : [];
+  return [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...data, ...s.extraPackages])];
 }
 
 const isRendered = (name: HostFileName): name is RenderedHostFile => name in TEMPLATES;

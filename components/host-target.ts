@@ -16,7 +16,7 @@ export interface Host {
   hostKey?: pulumi.Input<string>;
 }
 
-export function provisionHost(target: HostTarget, sshPort: number): Host {
+export function provisionHost(target: HostTarget, sshPort: number, opts: { instanceProfileName?: pulumi.Input<string> } = {}): Host {
   switch (target.kind) {
     case "ec2": {
       const tags = { Project: pulumi.getProject(), Stack: pulumi.getStack(), ManagedBy: "pulumi" };
@@ -31,6 +31,7 @@ export function provisionHost(target: HostTarget, sshPort: number): Host {
         // An instance created before the program generated host keys keeps running (trust on first use).
         bootHostKey: !target.trustOnFirstUse,
         tags,
+        ...(opts.instanceProfileName ? { iamInstanceProfile: opts.instanceProfileName } : {}),
       });
       return { address: server.publicIp, server, ...(server.hostPublicKey ? { hostKey: server.hostPublicKey } : {}) };
     }

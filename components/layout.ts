@@ -15,7 +15,13 @@ export interface LayoutInput {
   appUser: string;
   djangoDir: string;
   homepageDir: string;
+  /** Backups' parent directory (default /var/backups/django-deploy). */
+  backupDir?: string;
 }
+
+/** The PostgreSQL that Debian 12 ships (database: host), and its configuration directory. */
+export const POSTGRES_VERSION = "15";
+const PG_ETC = `/etc/postgresql/${POSTGRES_VERSION}/main`;
 
 /** Where one host file lands. `owner` is `user:group`. */
 export interface Placement {
@@ -52,11 +58,19 @@ export const HOST_FILES = [
   "certbot-ca.conf",
   "certbot-deploy-hook.sh",
   "site.conf",
+  "postgresql.conf",
+  "pg_hba.conf",
+  "postgresql-restart.conf",
+  "backup",
+  "restore",
+  "backup.service",
+  "backup.timer",
+  "backup-credentials",
 ] as const;
 export type HostFileName = (typeof HOST_FILES)[number];
 
 /** Host files whose content is secret: they arrive on a step's standard input, never in its script. */
-export const SECRET_HOST_FILES: readonly HostFileName[] = ["deploy-key", "server.envrc"];
+export const SECRET_HOST_FILES: readonly HostFileName[] = ["deploy-key", "server.envrc", "backup-credentials"];
 
 export interface Layout {
   /** `<baseDir>/<domain>`: root's; holds everything below. */
@@ -106,6 +120,17 @@ export interface Layout {
   nginxSiteBeforeAcme: string;
   /** Redis's unix socket: the app user reaches it as a member of the redis group. */
   redisSocket: string;
+  /** database: host — the database and its role (both named after the app user), and the server's socket directory. */
+  database: { name: string; role: string; socketDir: string; unit: string };
+  /** The site's backups (root's, 0700): `<name>.backup` files, each a tar of db.dump, media.tar.gz and info.json. */
+  backups: string;
+  /** The lock a backup or a restore holds (so the timer and a deploy's pre-migration backup never overlap). */
+  backupLock: string;
+  /** The commands installed on the host: `<slug>-backup`, `<slug>-restore`. */
+  backupCommand: string;
+  restoreCommand: string;
+  /** The systemd units of the scheduled backup. */
+  backupUnit: string;
   /** Directories inside a release that are the program's: a submodule may not be called so. */
   reservedDirs: readonly string[];
   /** Where each host file lands. */
@@ -178,6 +203,12 @@ export function layoutOf(s: LayoutInput): Layout {
     nginxSiteBeforeAcme: `/etc/nginx/sites-available/${s.domain}.conf.before-acme`,
     nginxDefaultSite: "/etc/nginx/sites-enabled/default",
     redisSocket: REDIS_SOCKET,
+    database: { name: s.appUser, role: s.appUser, socketDir: "/run/postgresql", unit: `postgresql@${POSTGRES_VERSION}-main.service` },
+    backups: `${s.backupDir ?? "/var/backups/django-deploy"}/${s.domain}`,
+    backupLock: `/run/django-deploy/${s.domain}.backup.lock`,
+    backupCommand: `/usr/local/sbin/${slug}-backup`,
+    restoreCommand: `/usr/local/sbin/${slug}-restore`,
+    backupUnit: `${slug}-backup`,
     reservedDirs: RESERVED_DIRS,
   };
   const at = (path: string, mode: string, owner: string): Placement => ({ path, mode, owner });
@@ -207,6 +238,19 @@ export function layoutOf(s: LayoutInput): Layout {
     "certbot-ca.conf": at("/etc/systemd/system/certbot.service.d/django-deploy.conf", "0644", "root:root"),
     "certbot-deploy-hook.sh": at("/etc/letsencrypt/renewal-hooks/deploy/django-deploy-nginx", "0755", "root:root"),
     "site.conf": at(p.nginxSite, "0644", "root:root"),
+    "postgresql.conf": at(`${PG_ETC}/conf.d/50-django-deploy.conf`, "0644", "root:root"),
+    "pg_hba.conf": at(`${PG_ETC}/pg_hba.conf`, "0640", "postgres:postgres"),
+    "postgresql-restart.conf": at(
+      `/etc/systemd/system/postgresql@${POSTGRES_VERSION}-main.service.d/50-django-deploy.conf`,
+      "0644",
+      "root:root",
+    ),
+    backup: at(p.backupCommand, "0755", "root:root"),
+    restore: at(p.restoreCommand, "0755", "root:root"),
+    "backup.service": at(`/etc/systemd/system/${p.backupUnit}.service`, "0644", "root:root"),
+    "backup.timer": at(`/etc/systemd/system/${p.backupUnit}.timer`, "0644", "root:root"),
+    // Root's alone: the backup command reads it (AWS_SHARED_CREDENTIALS_FILE).
+    "backup-credentials": at(`/etc/django-deploy/${s.domain}/backup-s3.credentials`, "0600", "root:root"),
   };
   return {
     ...p,

@@ -15,6 +15,7 @@ export const COMPONENTS = {
   env: { type: "django-deploy:app:PythonEnv", summary: "virtualenv, server settings, runinenv.sh" },
   app: { type: "django-deploy:app:AppRelease", summary: "release tasks and the app's programs" },
   web: { type: "django-deploy:web:WebServer", summary: "nginx and TLS" },
+  data: { type: "django-deploy:data:Database", summary: "PostgreSQL on the host, its backups and the restore command" },
 } as const;
 export type ComponentName = keyof typeof COMPONENTS;
 
@@ -25,9 +26,19 @@ export type ComponentName = keyof typeof COMPONENTS;
  * no command string may hold).
  */
 export type StepValue =
-  "hostKey" | "commit" | "requirementsHash" | "settingsFingerprint" | "releaseRun" | "liveCommit" | "previousCommit" | "keptReleases";
+  | "hostKey"
+  | "commit"
+  | "requirementsHash"
+  | "settingsFingerprint"
+  | "releaseRun"
+  | "liveCommit"
+  | "previousCommit"
+  | "keptReleases"
+  // Where backups go off the host: the bucket (EC2: the one the program creates) and its region.
+  | "backupBucket"
+  | "backupRegion";
 /** Secret material a step reads on standard input, rendered by secret-files.ts. */
-export type SecretInput = "deployKey" | "serverEnv" | "repoToken";
+export type SecretInput = "deployKey" | "serverEnv" | "repoToken" | "databaseVerifier" | "backupCredentials";
 /** Resources outside the plan a step may wait for: the EC2 host, the DNS records. */
 export type ExternalDependency = "server" | "dns";
 
@@ -125,10 +136,40 @@ export const STEPS: readonly StepDefinition[] = [
     installs: ["runinenv.sh"],
   },
   {
+    name: "data-postgres",
+    component: "data",
+    does: "PostgreSQL from Debian on a unix socket only, scram-sha-256, restarted by systemd if it dies, the app's role (its password's SCRAM verifier on stdin) and database",
+    when: (s) => s.database === "host",
+    condition: "database: host",
+    after: ["host-layout"],
+    installs: ["postgresql.conf", "pg_hba.conf", "postgresql-restart.conf"],
+    stdin: "databaseVerifier",
+  },
+  {
+    name: "data-backup-credentials",
+    component: "data",
+    does: "the backup bucket's credentials, root's alone",
+    when: (s) => s.database === "host" && s.backupDestination === "s3" && s.target.kind === "existing",
+    condition: "database: host, backupDestination: s3 on an existing server",
+    after: ["host-layout"],
+    installs: ["backup-credentials"],
+    stdin: "backupCredentials",
+  },
+  {
+    name: "data-backup",
+    component: "data",
+    does: "the backup and restore commands and the backup timer (backupSchedule)",
+    when: (s) => s.database === "host",
+    condition: "database: host",
+    after: ["data-postgres", "data-backup-credentials"],
+    reads: ["backupBucket", "backupRegion"],
+    installs: ["backup", "restore", "backup.service", "backup.timer"],
+  },
+  {
     name: "app-release",
     component: "app",
-    does: "release tasks before the switch: collectstatic into the shared pool, migrate, loaddata; prints its run's id",
-    after: ["env-venv", "env-server-env", "env-runinenv"],
+    does: "release tasks before the switch: collectstatic into the shared pool, a backup when migrations are pending (database: host), migrate, loaddata; prints its run's id",
+    after: ["env-venv", "env-server-env", "env-runinenv", "data-backup"],
     reads: ["commit"],
     triggers: ["settingsFingerprint"],
     produces: ["releaseRun"],

@@ -7,7 +7,9 @@
 import { createHash } from "crypto";
 import * as pulumi from "@pulumi/pulumi";
 import type { Secrets, Settings } from "./config";
+import { databaseUrl, dataStdin } from "./data-secrets";
 import { templateContext } from "./host-files";
+import { layoutOf } from "./layout";
 import type { SecretInput } from "./plan";
 import { render } from "./templates";
 
@@ -19,9 +21,21 @@ export function renderServerEnv(s: Settings, appEnv: Record<string, string>): st
 /** The standard input of each step that reads a secret, as secret Outputs (a deploy key only when configured). */
 export type SecretStdin = { serverEnv: pulumi.Output<string> } & Partial<Record<SecretInput, pulumi.Output<string>>>;
 
-export function secretStdin(s: Settings, secrets: Secrets): SecretStdin {
+/**
+ * With database: host, `databasePassword` (the RandomPassword's result) becomes DATABASE_URL in
+ * `.server.envrc` (validation keeps appEnv from setting it too) and the role's verifier.
+ */
+export function secretStdin(s: Settings, secrets: Secrets, databasePassword?: pulumi.Output<string>): SecretStdin {
+  if (s.database === "host" && !databasePassword) throw new Error("database: host needs the generated database password");
+  const env: pulumi.Output<Record<string, string>> =
+    s.database === "host" && databasePassword
+      ? pulumi
+          .all([secrets.appEnv, databasePassword])
+          .apply<Record<string, string>>(([appEnv, pw]) => ({ ...appEnv, DATABASE_URL: databaseUrl(layoutOf(s), pw) }))
+      : secrets.appEnv;
   return {
-    serverEnv: pulumi.secret(secrets.appEnv.apply((env) => renderServerEnv(s, env))),
+    serverEnv: pulumi.secret(env.apply((e) => renderServerEnv(s, e))),
+    ...(s.database === "host" && databasePassword ? dataStdin(databasePassword, secrets.backupS3Credentials) : {}),
     ...(secrets.repoDeployKey ? { deployKey: pulumi.secret(secrets.repoDeployKey.apply((k) => `${k.replace(/\n+$/, "")}\n`)) } : {}),
     // One line: the checkout reads it into a shell variable and hands it only to git's credential helper.
     ...(secrets.repoToken ? { repoToken: pulumi.secret(secrets.repoToken.apply((t) => `${t}\n`)) } : {}),

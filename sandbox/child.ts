@@ -9,7 +9,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { COMMAND, Op, PlanOptions, SavedResource, planCommand, planDeletes, unsupported } from "./planner";
+import { COMMAND, Op, PlanOptions, RANDOM_PASSWORD, SavedResource, planCommand, planDeletes, randomPassword, unsupported } from "./planner";
 import { captureRegistrations, Capture, requestKey } from "./registrations";
 import { Conn, runCommand } from "./ssh";
 import { loadState, saveState } from "./state";
@@ -102,6 +102,7 @@ async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: st
   if (!request.custom) return { id: "", state: args.inputs as Record<string, unknown> };
 
   const old = state.resources.find((r) => r.type === type && r.name === name);
+  if (type === RANDOM_PASSWORD) return registerPassword(args, old, inputs, secretPaths);
   const planned = planCommand(old, inputs);
   const { changed } = planned;
   const op: Op = planned.op !== "create" && run.replace?.includes(name) ? "replace" : planned.op;
@@ -132,6 +133,40 @@ async function register(args: pulumi.runtime.MockResourceArgs): Promise<{ id: st
   };
   for (const k of request.options.additionalSecretOutputs) if (out[k] !== undefined) out[k] = { [SIG]: SECRET, value: out[k] };
   return { id: next.id, state: out };
+}
+
+/** A RandomPassword: generated here (nothing remote), kept in the state until an input changes; its result is secret. */
+function registerPassword(
+  args: pulumi.runtime.MockResourceArgs,
+  old: SavedResource | undefined,
+  inputs: Record<string, unknown>,
+  secretPaths: string[],
+): { id: string; state: Record<string, unknown> } {
+  const { op } = planCommand(old, inputs, RANDOM_PASSWORD);
+  let saved = old;
+  if (op !== "same") {
+    if (mode === "preview") {
+      steps.push({ name: args.name, type: args.type, op, diffKeys: [] });
+      return { id: "", state: { ...(args.inputs as Record<string, unknown>), result: { [SIG]: SECRET, value: UNKNOWN } } };
+    }
+    const result = randomPassword(inputs.length as number, (n) => crypto.randomBytes(n));
+    saved = {
+      type: args.type,
+      name: args.name,
+      id: args.name,
+      seq: state.nextSeq++,
+      inputs,
+      secretPaths,
+      stdout: "",
+      stderr: "",
+      outputs: { result },
+    };
+    state.resources = [...state.resources.filter((r) => r !== old), saved];
+    log(`${args.type} (${args.name}): ${op}`);
+    save();
+  } else if (mode === "preview") steps.push({ name: args.name, type: args.type, op, diffKeys: [] });
+  const result = typeof saved?.outputs?.result === "string" ? saved.outputs.result : "";
+  return { id: saved?.id ?? args.name, state: { ...(args.inputs as Record<string, unknown>), result: { [SIG]: SECRET, value: result } } };
 }
 
 /** The mock's newResource: errors not already reported by a step (an unsupported input, say) are reported here. */

@@ -11,6 +11,8 @@
  *   preview [--set …]        what `up` would run, running nothing.
  *   rollback [--set …]       up with repoRef set to the release that was live before the current one
  *                            (the state's previousCommit): a kept release, so only the switch runs.
+ *   restore [NAME --yes]     the site's backups (database: host), or restore one (what
+ *                            `npm run restore` does for a stack, here over the sandbox's SSH).
  *   status [--json]          where the site is: {"ip", "user", "privateKeyPath", "knownHostsPath",
  *                            "reposDir", "domain"}; exits 1 when no site is running.
  *   down                     stop and remove the host, the servers and .sandbox/.
@@ -23,6 +25,8 @@ import { LocalSite, attachLocalSite, recordedHostName, startLocalSite } from "./
 import { ApplyResult, StepEvent, apply, preview } from "./runner";
 import { TESTHOST_SCRIPTS } from "./hosts/testhost";
 import { loadState } from "./state";
+import { settingsOf } from "./site-state";
+import { layoutOf } from "../components/layout";
 
 const REPO = path.resolve(__dirname, "..");
 const WORK_DIR = process.env.DJANGO_DEPLOY_SANDBOX_DIR ?? path.join(REPO, ".sandbox");
@@ -137,6 +141,26 @@ async function previewCmd(args: string[]): Promise<number> {
   return r.error ? 1 : 0;
 }
 
+/** A backup's name, as the backup command makes it: <UTC time>-<commit>-<reason>. */
+export const BACKUP_NAME = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}-[a-z][a-z-]{0,30}$/;
+
+/** `restore`: the restore command on the host lists the backups, or restores one (only with --yes). */
+async function restore(args: string[]): Promise<number> {
+  const name = args.find((a) => !a.startsWith("-"));
+  const unknown = args.filter((a) => a.startsWith("-") && a !== "--yes");
+  if (unknown.length > 0 || args.filter((a) => !a.startsWith("-")).length > 1) throw new UsageError("usage: restore [NAME --yes]");
+  if (name && !args.includes("--yes"))
+    throw new UsageError(`refusing to restore ${name} without --yes: a restore replaces the site's database and media`);
+  if (name && !BACKUP_NAME.test(name)) throw new UsageError(`${name} is not a backup name (restore without a name lists them)`);
+  const site = await attachLocalSite(WORK_DIR);
+  if (!site) throw new UsageError("no local site is running: npm run sandbox -- up");
+  const command = layoutOf(settingsOf(site)).restoreCommand;
+  const r = await site.host.exec(name ? `sudo -n ${command} ${name} --yes` : `sudo -n ${command} --list`);
+  process.stdout.write(r.stdout);
+  process.stderr.write(r.stderr);
+  return r.code;
+}
+
 async function status(args: string[]): Promise<number> {
   const site = await attachLocalSite(WORK_DIR);
   if (!site) {
@@ -204,10 +228,12 @@ export async function main(argv: string[]): Promise<number> {
       return rollback(rest);
     case "status":
       return status(rest);
+    case "restore":
+      return restore(rest);
     case "down":
       return down();
     default:
-      throw new UsageError(`unknown command ${cmd}: use up, preview, rollback, status, down (or nothing)`);
+      throw new UsageError(`unknown command ${cmd}: use up, preview, rollback, restore, status, down (or nothing)`);
   }
 }
 

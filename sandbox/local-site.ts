@@ -25,6 +25,7 @@ export const SAMPLE_DEBIAN_PACKAGES = [
   "python3-celery",
   "python3-redis",
   "python3-django-environ",
+  "python3-psycopg2",
 ];
 
 export interface LocalSite {
@@ -80,6 +81,8 @@ function makeSite(
     certbotEmail: "ops@example.com",
     acmeServer: pebble.directoryUrl,
     acmeCaBundle: pebble.caBundlePem,
+    // PostgreSQL on the host (the program writes DATABASE_URL), backups in backupDir.
+    database: "host",
     venvSystemSitePackages: true,
     pipNoIndex: true,
     extraPackages: SAMPLE_DEBIAN_PACKAGES,
@@ -98,7 +101,7 @@ function makeSite(
     return {
       stack: "local",
       config,
-      secretKeys: ["django-deploy:sshPrivateKey", "django-deploy:appEnv"],
+      secretKeys: ["django-deploy:sshPrivateKey", "django-deploy:appEnv", "django-deploy:backupS3Credentials"],
       statePath: path.join(workDir, "state.json"),
       logPath: path.join(workDir, "pulumi.log"),
       ...extra,
@@ -126,7 +129,6 @@ export async function startLocalSite(opts: { index: number; name: string; workDi
     stops.push(() => pebble.stop());
     const appEnv = {
       SECRET_KEY: `sk-${randomBytes(36).toString("base64url")}`,
-      DATABASE_URL: "sqlite:////srv/www/example.com/var/db.sqlite3",
       DEBUG: "False",
     };
     const { dir, parentBare, djangoBare, homepageBare, names, parentCommits, djangoCommits, homepageCommit } = repos;

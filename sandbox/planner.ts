@@ -13,6 +13,8 @@
  */
 
 export const COMMAND = "command:remote:Command";
+/** @pulumi/random's password: emulated as the provider does it (generated once, kept until an input changes). */
+export const RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword";
 
 /** A saved resource: what the state file remembers between runs (secrets in clear: keep it private). */
 export interface SavedResource {
@@ -27,6 +29,19 @@ export interface SavedResource {
   secretPaths: string[];
   stdout: string;
   stderr: string;
+  /** Outputs of a resource that is not a command (a RandomPassword's result: a secret, in clear here). */
+  outputs?: Record<string, unknown>;
+}
+
+/** The inputs of a RandomPassword the sandbox generates faithfully (character classes on, no special characters). */
+const RANDOM_PASSWORD_INPUTS = ["length", "special", "upper", "lower", "numeric", "keepers"];
+
+/** A RandomPassword's result: `length` letters and digits from the OS's random source. */
+export function randomPassword(length: number, bytes: (n: number) => Buffer): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  let out = "";
+  while (out.length < length) for (const b of bytes(64)) if (b < 248 && out.length < length) out += alphabet[b % 62];
+  return out;
 }
 
 /** The registration options the sandbox reads (sandbox/registrations.ts captures them). */
@@ -62,6 +77,12 @@ export function unsupported(type: string, custom: boolean, inputs: Record<string
   for (const [name, set] of optionNames) if (set) why.push(`the resource option ${name} is not emulated`);
   for (const name of options.unsupported) why.push(`the resource option ${name} is not emulated`);
   if (!custom) return why;
+  if (type === RANDOM_PASSWORD) {
+    for (const k of Object.keys(inputs)) if (!RANDOM_PASSWORD_INPUTS.includes(k)) why.push(`the RandomPassword input ${k} is not emulated`);
+    if (inputs.special !== false) why.push("a RandomPassword with special characters is not emulated (set special: false)");
+    if (typeof inputs.length !== "number") why.push("a RandomPassword needs a length");
+    return why;
+  }
   if (type !== COMMAND) {
     return [...why, `${type} is not emulated: the sandbox runs remote commands against an existing host (set host)`];
   }
@@ -82,10 +103,16 @@ export function changedKeys(old: Record<string, unknown>, news: Record<string, u
 }
 
 /** What `pulumi up` runs for a command whose state is `old` (undefined: never created) given its new inputs. */
-export function planCommand(old: SavedResource | undefined, inputs: Record<string, unknown>): { op: Op; changed: string[] } {
+export function planCommand(
+  old: SavedResource | undefined,
+  inputs: Record<string, unknown>,
+  type = COMMAND,
+): { op: Op; changed: string[] } {
   if (!old) return { op: "create", changed: [] };
   const changed = changedKeys(old.inputs, inputs);
   if (changed.length === 0) return { op: "same", changed };
+  // Every input of a RandomPassword forces a new one (the provider's replaceOnChanges).
+  if (type === RANDOM_PASSWORD) return { op: "replace", changed };
   return { op: changed.includes("triggers") ? "replace" : "update", changed };
 }
 

@@ -62,7 +62,15 @@ export const PLACEHOLDERS = {
   sshPrivateKey: placeholderKey("sshPrivateKey"),
   repoDeployKey: placeholderKey("repoDeployKey"),
   appEnv: { SECRET_KEY: "PLACEHOLDER-appEnv-is-secret", DATABASE_URL: "PLACEHOLDER-appEnv-is-secret" },
+  backupS3Credentials: { accessKeyId: "PLACEHOLDER", secretAccessKey: "PLACEHOLDER-is-secret" },
 };
+
+/** appEnv as rendered: with database: host, DATABASE_URL is the program's (its password is generated). */
+function appEnvPlaceholders(databaseOnHost: boolean): Record<string, string> {
+  return databaseOnHost
+    ? { SECRET_KEY: PLACEHOLDERS.appEnv.SECRET_KEY, DATABASE_URL: "postgres://…:PLACEHOLDER-generated-password@…" }
+    : PLACEHOLDERS.appEnv;
+}
 
 /**
  * Settings for rendering: the stack file's `django-deploy:*` values, with placeholders for every
@@ -85,8 +93,10 @@ export function renderSettings(file: StackFile): Settings {
   if (problems.length > 0) throw new ConfigError(problems);
   const declared = new Set(file.secure.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
   raw.sshPrivateKey = PLACEHOLDERS.sshPrivateKey;
-  raw.appEnv = JSON.stringify(PLACEHOLDERS.appEnv);
+  // database: host — the program writes DATABASE_URL itself (appEnv may not set it).
+  raw.appEnv = JSON.stringify(raw.database === "host" ? { SECRET_KEY: PLACEHOLDERS.appEnv.SECRET_KEY } : PLACEHOLDERS.appEnv);
   if (declared.has("repoDeployKey")) raw.repoDeployKey = PLACEHOLDERS.repoDeployKey;
+  if (declared.has("backupS3Credentials")) raw.backupS3Credentials = JSON.stringify(PLACEHOLDERS.backupS3Credentials);
   return parseConfig(raw, new Set(SECRET_KEYS)).settings;
 }
 
@@ -97,7 +107,7 @@ export function renderTree(s: Settings): Record<string, string> {
   const installed = new Set(plan.flatMap((st) => st.installs));
   const tree: Record<string, string> = {};
   for (const [name, content] of Object.entries(files)) if (installed.has(name as HostFileName)) tree[`host/${name}`] = content;
-  tree["host/server.envrc"] = renderServerEnv(s, PLACEHOLDERS.appEnv);
+  tree["host/server.envrc"] = renderServerEnv(s, appEnvPlaceholders(s.database === "host"));
   tree["host/switch-finisher.sh"] = renderSwitchFinisher(s);
   // Values printed by earlier steps (a release's commit, …) are known only on the host: placeholders here.
   for (const step of plan) tree[`steps/${step.name}.sh`] = renderStepScript(s, step);

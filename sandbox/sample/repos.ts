@@ -20,6 +20,7 @@
  *   v4  v3 with /version "... version v4" (a code-only deploy after a requirements change).
  *   broken-syntax, broken-wsgi, broken-migration, unhealthy: v4 broken in one way each (see
  *       SAMPLE_VERSIONS); the version after a broken one starts from the good files again.
+ *   destructive-migration: v4 whose migration drops Note.body (a release that deploys, and loses data).
  * Every commit of every repository is also reachable from its `main` branch's history or a tag.
  * Commits use fixed identities and dates, so the same fixture gives the same commit ids every run.
  *
@@ -29,62 +30,15 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import { SAMPLE_VERSIONS } from "./versions";
 
 export const FIXTURE_DIR = path.join(__dirname, "example.com");
+export { SAMPLE_VERSIONS, type SampleVersion } from "./versions";
 
 /** The domain of the sample project (ALLOWED_HOSTS = www.example.com,example.com). */
 export const SAMPLE_DOMAIN = "example.com";
 
-export interface SampleVersion {
-  /** Tag name on the parent and on example-django. */
-  tag: string;
-  /** What /version shows: `example.com version ${version}`. */
-  version: string;
-  /** Whether requirements.txt differs from the previous version's. */
-  requirementsChanged: boolean;
-  /**
-   * A broken version: files (relative to example-django) written for this commit only; the next
-   * version starts from the good files again. Each breaks a release in one of the ways a deploy
-   * must survive.
-   */
-  breaks?: Record<string, string>;
-}
 
-const SYNTAX_ERROR = "\n\ndef broken(:\n    pass\n";
-const WSGI_RAISES = `"""WSGI entry point that fails at import: the release cannot serve (a health check must catch it)."""
-raise RuntimeError("this release's wsgi.py raises at import")
-`;
-const FAILING_MIGRATION = `from django.db import migrations
-
-
-def fail(apps, schema_editor):
-    raise RuntimeError("this release's migration fails")
-
-
-class Migration(migrations.Migration):
-    dependencies = [("notes", "0001_initial")]
-    operations = [migrations.RunPython(fail, migrations.RunPython.noop)]
-`;
-
-export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
-  { tag: "v1", version: "v1", requirementsChanged: false },
-  { tag: "v2", version: "v2", requirementsChanged: false },
-  { tag: "v3", version: "v3", requirementsChanged: true },
-  { tag: "v4", version: "v4", requirementsChanged: false },
-  // notes/views.py does not compile: release tasks (Django's checks) fail before anything switches.
-  { tag: "broken-syntax", version: "broken-syntax", requirementsChanged: false, breaks: { "notes/views.py": "APPEND:" + SYNTAX_ERROR } },
-  // wsgi.py raises at import: release tasks pass (they never import it), Gunicorn cannot boot.
-  { tag: "broken-wsgi", version: "broken-wsgi", requirementsChanged: false, breaks: { "example/wsgi.py": WSGI_RAISES } },
-  // A migration that fails: migrate stops before the switch.
-  { tag: "broken-migration", version: "broken-migration", requirementsChanged: false, breaks: { "notes/migrations/0002_fail.py": FAILING_MIGRATION } },
-  // Boots and routes, but its health view says it is not healthy (for healthCheckPath: /healthz).
-  {
-    tag: "unhealthy",
-    version: "unhealthy",
-    requirementsChanged: false,
-    breaks: { "notes/views.py": "REPLACE:" + 'return _text("ok")' + "=>" + 'return _text("not ready", status=503)' },
-  },
-];
 
 /** The text /version returns (without the trailing newline) for a version. */
 export function versionText(version: string): string {

@@ -224,7 +224,13 @@ const CASES: BadCase[] = [
     "appEnv",
     "must not set UID: bash gives that name a meaning of its own",
   ),
-  bad("appEnv sets __proto__", E, { appEnv: `{"__proto__": "fake-proto-secret", "SECRET_KEY": "x"}` }, "appEnv", "must not set __proto__"),
+  bad(
+    "appEnv sets __proto__",
+    E,
+    { appEnv: `{"__proto__": "fake-proto-secret", "SECRET_KEY": "x", "DATABASE_URL": "sqlite:///x"}` },
+    "appEnv",
+    "must not set __proto__",
+  ),
   // secrets
   bad("sshPrivateKey missing", E, { sshPrivateKey: undefined }, "sshPrivateKey", "is required"),
   bad("appEnv missing", C, { appEnv: undefined }, "appEnv", "is required"),

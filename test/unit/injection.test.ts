@@ -157,7 +157,8 @@ const FIELDS: Record<string, fc.Arbitrary<string>> = {
 const FIELD_NAMES = Object.keys(FIELDS);
 
 /** Keys a cross-field rule may name instead of the changed key. */
-const RELATED: Record<string, string[]> = { djangoDir: ["homepageDir"], domain: ["baseDir"] };
+// appEnv without DATABASE_URL is refused by database (external by default: it names both ways out).
+const RELATED: Record<string, string[]> = { djangoDir: ["homepageDir"], domain: ["baseDir"], appEnv: ["database"] };
 
 const keyOf = (line: string) => /^django-deploy:([^\s:(]+)(?: \([^)]*\))?: /.exec(line)?.[1];
 
@@ -425,7 +426,7 @@ async function checkEnvironments(all: ParsedConfig[], envrcOf: (c: ParsedConfig)
 
 describe(".server.envrc round-trips any settings", () => {
   test(`${RUNS} appEnv objects (any names, any values but NUL): refused, or exactly the process environment`, async () => {
-    const b = base();
+    const b = { ...base(), database: "host" }; // DATABASE_URL is the program's: appEnv holds only the generated names
     const cases: ParsedConfig[] = [];
     let refused = 0;
     const names = fc.oneof(
@@ -550,7 +551,7 @@ describe("the harnesses detect injection", () => {
   });
 
   test("an envrc that loses a value is caught by the environment check", async () => {
-    const c = parseAll({ ...base(), appEnv: JSON.stringify({ GREETING: "a b" }) });
+    const c = parseAll({ ...base(), database: "host", appEnv: JSON.stringify({ GREETING: "a b" }) });
     expect(await checkEnvironments([c])).toEqual([]);
     // Same settings, rendered with broken quoting: the check must object.
     const broken = (x: ParsedConfig) => envrcOfConfig(x).replace(`GREETING=${sh("a b")}`, "GREETING=a b");

@@ -43,11 +43,11 @@ describe("the step definitions", () => {
     });
   });
 
-  test("a step that reads a secret on stdin installs a secret file, or hands it to a process and prints nothing of it; no other step does", () => {
+  test("a step that reads a secret on stdin installs a secret file, hands it to a process and prints nothing of it, or hands PostgreSQL a verifier; no other step does", () => {
     for (const d of STEPS) {
       const installs = typeof d.installs === "function" ? d.installs(parse(tlsCeleryRaw())) : (d.installs ?? []);
       const secret = installs.filter((f) => SECRET_HOST_FILES.includes(f));
-      expect([d.name, secret.length > 0 || d.publicOutput === true]).toEqual([d.name, d.stdin !== undefined]);
+      expect([d.name, secret.length > 0 || d.publicOutput === true || d.stdin === "databaseVerifier"]).toEqual([d.name, d.stdin !== undefined]);
       // A step whose output stays public reads its secret only when configured (the checkout: repoToken).
       if (d.publicOutput) expect([d.name, d.stdin, d.stdinWhen?.(parse(plainRaw()))]).toEqual([d.name, "repoToken", false]);
     }

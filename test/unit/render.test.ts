@@ -10,7 +10,7 @@ import { RenderedHostFile, renderHostFiles, renderSwitchFinisher, stepCommand } 
 import { renderServerEnv } from "../../components/secret-files";
 import { SLOTS, Slot, layoutOf, siteSlug } from "../../components/layout";
 import { validRaw } from "./lib/arbitraries";
-import { Raw, parse, parseAll, plainRaw, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
+import { Raw, dataRaw, parse, parseAll, plainRaw, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
 import {
   NginxChecker,
   describeFindings,
@@ -29,13 +29,16 @@ afterAll(removeTemps);
 const REPRESENTATIVE: [string, () => Raw][] = [
   ["tls-celery", tlsCeleryRaw],
   ["plain-http", plainRaw],
+  ["data-s3", dataRaw],
 ];
 
 describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw) => {
   const { settings: s, secrets } = parseAll(raw());
 
   test("the configuration is what the snapshots are meant to show", () => {
-    if (s.tls) {
+    if (s.database === "host") {
+      expect([s.backupDestination, s.target.kind, s.backupS3Endpoint]).toEqual(["s3", "existing", "https://s3.example.net"]);
+    } else if (s.tls) {
       expect([s.celeryApp, s.fixtures.length > 0, s.hasDeployKey, s.target.kind]).toEqual(["example", true, true, "existing"]);
     } else {
       expect([s.celeryApp, s.fixtures, s.hasDeployKey, s.target.kind]).toEqual([undefined, [], false, "ec2"]);
@@ -86,10 +89,11 @@ const generate = (runs: number, extra: Raw[] = []): Settings[] => generateAll(ru
 const label = (s: Settings) => JSON.stringify(s);
 
 describe("every rendered shell script passes shellcheck", () => {
-  test(`step scripts, step commands, runinenv.sh, the certbot hook and .server.envrc (${SHELLCHECK_RUNS} configurations)`, async () => {
+  test(`step scripts, step commands, runinenv.sh, the certbot hook, the backup and restore commands and .server.envrc (${SHELLCHECK_RUNS} configurations)`, async () => {
     // Plus values that once tripped shellcheck or could: a leading "=", quotes, expansions, backslashes.
     const tricky = {
       ...tlsCeleryRaw(),
+      database: "host",
       appEnv: JSON.stringify({
         A: "=x",
         B: "=",
@@ -122,6 +126,10 @@ describe("every rendered shell script passes shellcheck", () => {
       scripts[`${i}:runinenv.sh`] = files["runinenv.sh"];
       scripts[`${i}:certbot-deploy-hook.sh`] = files["certbot-deploy-hook.sh"];
       scripts[`${i}:switch-finisher.sh`] = renderSwitchFinisher(s);
+      if (s.database === "host") {
+        scripts[`${i}:backup`] = files.backup;
+        scripts[`${i}:restore`] = files.restore;
+      }
       envrcs[`${i}:.server.envrc`] = renderServerEnv(s, configs[i].secrets.appEnv);
     });
     // .server.envrc is data: values are single-quoted on purpose, so shellcheck's notes about

@@ -95,14 +95,18 @@ describe("generated configurations", () => {
     );
     fc.assert(
       fc.property(A.validRaw(), marked, fc.boolean(), (raw: Raw, appEnv, deployKey) => {
-        const r: Raw = { ...raw, appEnv: JSON.stringify(appEnv) };
+        // DATABASE_URL: in appEnv with database: external (a secret too), never with database: host.
+        const { DATABASE_URL: _url, ...rest } = appEnv;
+        void _url;
+        const env = raw.database === "host" ? rest : { ...appEnv, DATABASE_URL: `SECRET-url-${Object.keys(appEnv).length}` };
+        const r: Raw = { ...raw, appEnv: JSON.stringify(env) };
         if (deployKey) r.repoDeployKey = FAKE_DEPLOY_KEY;
         const { settings: s, secrets } = parseAll(r);
-        const found = leaks({ ...renderedOutsideEnvrc(s), settings: JSON.stringify(s) }, [...KEYS, ...Object.values(appEnv)]);
+        const found = leaks({ ...renderedOutsideEnvrc(s), settings: JSON.stringify(s) }, [...KEYS, ...Object.values(env)]);
         if (found.length > 0) throw new Error(found.join("\n"));
         const envrc = renderServerEnv(s, secrets.appEnv);
         if (leaks({ envrc }, KEYS).length > 0) throw new Error("a private key in .server.envrc");
-        for (const v of Object.values(appEnv)) if (!envrc.includes(sh(v))) throw new Error(`.server.envrc lacks ${JSON.stringify(v)}`);
+        for (const v of Object.values(env)) if (!envrc.includes(sh(v))) throw new Error(`.server.envrc lacks ${JSON.stringify(v)}`);
       }),
       { numRuns: 200 },
     );

@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { LETS_ENCRYPT_STAGING, LOADER_ENV, RESERVED_ENV, SHELL_SPECIAL_ENV } from "../../../components/config-schema";
 import { accountProblems, baseDirProblem } from "../../../components/config-rules";
 import { RESERVED_DIRS } from "../../../components/layout";
-import { FAKE_DEPLOY_KEY, FAKE_HOST_KEY, FAKE_PUBLIC_KEY, FAKE_REPO_TOKEN, FAKE_SSH_KEY, Raw } from "./fixtures";
+import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_HOST_KEY, FAKE_PUBLIC_KEY, FAKE_REPO_TOKEN, FAKE_S3_CREDENTIALS, FAKE_SSH_KEY, Raw } from "./fixtures";
 
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
 const DIGIT = "0123456789";
@@ -216,14 +216,21 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       pipNoIndex: fc.boolean(),
       sshPort: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
       appEnv,
+      // The data tier: DATABASE_URL in appEnv, or PostgreSQL on the host with backups on it or in S3.
+      data: fc.constantFrom("external", "host", "host-s3"),
+      backupKeep: fc.option(fc.integer({ min: 1, max: 365 }), { nil: undefined }),
+      backupSchedule: fc.option(fc.constantFrom("daily", "hourly", "*-*-* 03:30:00", "Mon,Thu 04:00"), { nil: undefined }),
+      backupS3Endpoint: fc.option(fc.constantFrom("http://10.200.1.1:4568", "https://s3.example.net"), { nil: undefined }),
     })
     .map((g) => {
+      const { DATABASE_URL: _unused, ...env } = g.appEnv;
+      void _unused;
       const raw: Raw = {
         domain: g.domain,
         repoUrl: g.repoUrl,
         wsgiModule: g.wsgiModule,
         sshPrivateKey: FAKE_SSH_KEY,
-        appEnv: JSON.stringify(g.appEnv ?? {}),
+        appEnv: JSON.stringify(g.data === "external" ? { ...g.appEnv, DATABASE_URL: FAKE_APP_ENV.DATABASE_URL } : env),
         tls: String(g.tls),
         venvSystemSitePackages: String(g.venvSystemSitePackages),
         pipNoIndex: String(g.pipNoIndex),
@@ -259,6 +266,19 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       if (g.requestRate !== undefined) raw.requestRate = String(g.requestRate);
       if (g.gunicornWorkers !== undefined) raw.gunicornWorkers = String(g.gunicornWorkers);
       if (g.sshPort !== undefined && g.existing) raw.sshPort = String(g.sshPort); // EC2 hosts use 22
+      if (g.data !== "external") {
+        raw.database = "host";
+        if (g.backupKeep !== undefined) raw.backupKeep = String(g.backupKeep);
+        if (g.backupSchedule !== undefined) raw.backupSchedule = g.backupSchedule;
+      }
+      if (g.data === "host-s3") {
+        raw.backupDestination = "s3";
+        if (g.existing) {
+          raw.backupBucket = "example-backups";
+          raw.backupS3Credentials = JSON.stringify(FAKE_S3_CREDENTIALS);
+          if (g.backupS3Endpoint !== undefined) raw.backupS3Endpoint = g.backupS3Endpoint;
+        }
+      }
       return raw;
     })
     .filter((raw) => {

@@ -24,6 +24,8 @@ export const FAKE_APP_ENV: Record<string, string> = {
 };
 /** A fake repository token (repoToken): travels on the checkout's stdin only. */
 export const FAKE_REPO_TOKEN = "fake-repo-token-UNIT-TEST-0x70c3e9";
+/** Fake credentials of a backup bucket (backupS3Credentials). */
+export const FAKE_S3_CREDENTIALS = { accessKeyId: "AKIAFAKEUNITTEST0001", secretAccessKey: "fake-s3-secret-UNIT-TEST-0x5eC12e7" };
 export const FAKE_SECRET_VALUES = [
   FAKE_SSH_KEY,
   FAKE_SSH_KEY_BODY,
@@ -31,6 +33,7 @@ export const FAKE_SECRET_VALUES = [
   FAKE_DEPLOY_KEY_BODY,
   FAKE_REPO_TOKEN,
   ...Object.values(FAKE_APP_ENV),
+  ...Object.values(FAKE_S3_CREDENTIALS),
 ];
 
 export const FAKE_PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakePublicKeyForUnitTestsOnlyxxxxxxxxxxxxx deploy";
@@ -114,6 +117,22 @@ export function plainRaw(): Raw {
   const raw: Raw = { ...ec2Base(), tls: "false", domain: "example.org" };
   delete raw.certbotEmail;
   return raw;
+}
+
+/** Representative configuration 3: PostgreSQL on an existing server, backups also in an S3-compatible bucket. */
+export function dataRaw(): Raw {
+  return {
+    ...existingHostBase(),
+    database: "host",
+    backupDestination: "s3",
+    backupBucket: "example-backups",
+    backupS3Endpoint: "https://s3.example.net",
+    backupS3Credentials: JSON.stringify(FAKE_S3_CREDENTIALS),
+    backupKeep: "3",
+    backupSchedule: "*-*-* 03:30:00",
+    extraPackages: JSON.stringify(["python3-psycopg2"]),
+    appEnv: JSON.stringify({ SECRET_KEY: FAKE_APP_ENV.SECRET_KEY }),
+  };
 }
 
 /** The names of the steps a configuration runs, in plan order. */
