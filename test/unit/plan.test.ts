@@ -47,7 +47,10 @@ describe("the step definitions", () => {
     for (const d of STEPS) {
       const installs = typeof d.installs === "function" ? d.installs(parse(tlsCeleryRaw())) : (d.installs ?? []);
       const secret = installs.filter((f) => SECRET_HOST_FILES.includes(f));
-      expect([d.name, secret.length > 0 || d.publicOutput === true || d.stdin === "databaseVerifier"]).toEqual([d.name, d.stdin !== undefined]);
+      expect([d.name, secret.length > 0 || d.publicOutput === true || d.stdin === "databaseVerifier"]).toEqual([
+        d.name,
+        d.stdin !== undefined,
+      ]);
       // A step whose output stays public reads its secret only when configured (the checkout: repoToken).
       if (d.publicOutput) expect([d.name, d.stdin, d.stdinWhen?.(parse(plainRaw()))]).toEqual([d.name, "repoToken", false]);
     }

@@ -6,7 +6,16 @@ import fc from "fast-check";
 import { LETS_ENCRYPT_STAGING, LOADER_ENV, RESERVED_ENV, SHELL_SPECIAL_ENV } from "../../../components/config-schema";
 import { accountProblems, baseDirProblem } from "../../../components/config-rules";
 import { RESERVED_DIRS } from "../../../components/layout";
-import { FAKE_APP_ENV, FAKE_DEPLOY_KEY, FAKE_HOST_KEY, FAKE_PUBLIC_KEY, FAKE_REPO_TOKEN, FAKE_S3_CREDENTIALS, FAKE_SSH_KEY, Raw } from "./fixtures";
+import {
+  FAKE_APP_ENV,
+  FAKE_DEPLOY_KEY,
+  FAKE_HOST_KEY,
+  FAKE_PUBLIC_KEY,
+  FAKE_REPO_TOKEN,
+  FAKE_S3_CREDENTIALS,
+  FAKE_SSH_KEY,
+  Raw,
+} from "./fixtures";
 
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
 const DIGIT = "0123456789";
