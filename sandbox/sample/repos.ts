@@ -20,6 +20,8 @@
  *   v4  v3 with /version "... version v4" (a code-only deploy after a requirements change).
  *   broken-syntax, broken-wsgi, broken-migration, unhealthy: v4 broken in one way each (see
  *       SAMPLE_VERSIONS); the version after a broken one starts from the good files again.
+ *   check-warning: v4 whose settings make `manage.py check --deploy` warn (security.W012): the
+ *       release step must refuse it.
  * Every commit of every repository is also reachable from its `main` branch's history or a tag.
  * Commits use fixed identities and dates, so the same fixture gives the same commit ids every run.
  *
@@ -83,6 +85,13 @@ export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
     version: "unhealthy",
     requirementsChanged: false,
     breaks: { "notes/views.py": "REPLACE:" + 'return _text("ok")' + "=>" + 'return _text("not ready", status=503)' },
+  },
+  // Runs, but its settings fail `manage.py check --deploy --fail-level WARNING` (security.W012).
+  {
+    tag: "check-warning",
+    version: "check-warning",
+    requirementsChanged: false,
+    breaks: { "example/settings.py": "APPEND:\n# Insecure on purpose: check --deploy warns (security.W012).\nSESSION_COOKIE_SECURE = False\n" },
   },
 ];
 
