@@ -21,6 +21,8 @@
  *   broken-syntax, broken-wsgi, broken-migration, unhealthy: v4 broken in one way each (see
  *       SAMPLE_VERSIONS); the version after a broken one starts from the good files again.
  *   destructive-migration: v4 whose migration drops Note.body (a release that deploys, and loses data).
+ *   check-warning: v4 whose settings make `manage.py check --deploy` warn (security.W012): the
+ *       release step must refuse it.
  * Every commit of every repository is also reachable from its `main` branch's history or a tag.
  * Commits use fixed identities and dates, so the same fixture gives the same commit ids every run.
  *

@@ -105,4 +105,11 @@ export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
       "notes/templates/notes/list.html": "REPLACE: {{ note.body }}=>",
     },
   },
+  // Runs, but its settings fail `manage.py check --deploy --fail-level WARNING` (security.W012).
+  {
+    tag: "check-warning",
+    version: "check-warning",
+    requirementsChanged: false,
+    breaks: { "example/settings.py": "APPEND:\n# Insecure on purpose: check --deploy warns (security.W012).\nSESSION_COOKIE_SECURE = False\n" },
+  },
 ];
