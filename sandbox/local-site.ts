@@ -154,7 +154,10 @@ export async function attachLocalSite(workDir: string): Promise<LocalSite | unde
   const git = await attachGitServer(host, record.gitPort);
   const pebble = await attachPebble(host, record.pebble);
   if (!git || !pebble) return undefined;
-  return makeSite(workDir, host, git, pebble, sampleRepos(record.repos), record.appEnv, async () => {
+  // A sandbox recorded before it moved to PostgreSQL (database: host) named a SQLite DATABASE_URL;
+  // the program writes DATABASE_URL itself now.
+  const { DATABASE_URL: _sqlite, ...appEnv } = record.appEnv;
+  return makeSite(workDir, host, git, pebble, sampleRepos(record.repos), appEnv, async () => {
     await host.stop(); // down.sh ends the git daemon and Pebble with the host
     fs.rmSync(recordPath(workDir), { force: true });
   });
