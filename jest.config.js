@@ -5,7 +5,9 @@ module.exports = {
   roots: ["<rootDir>/test", "<rootDir>/policy"],
   testMatch: ["**/*.test.ts"],
   // Real-host suites boot a Debian container and provision it over SSH: minutes, not seconds.
-  testTimeout: 30000,
+  // Host tests read files over SSH from hosts that share 2 cores with three more suites (npm test runs four
+  // files at once): a test without its own timeout gets two minutes.
+  testTimeout: 120000,
   // ts-jest transpiles each file on its own (tsconfig isolatedModules); `npm run build` type-checks.
   transform: { "^.+\\.ts$": ["ts-jest", {}] },
 };
