@@ -23,6 +23,9 @@
  *   destructive-migration: v4 whose migration drops Note.body (a release that deploys, and loses data).
  *   check-warning: v4 whose settings make `manage.py check --deploy` warn (security.W012): the
  *       release step must refuse it.
+ *   counted-migration: v4 with a migration that records each run (fleet_migrationrun): a fleet
+ *       must run it once. unhealthy-marked: v4 whose /healthz answers 503 on a host that has
+ *       UNHEALTHY_MARKER (versions.ts), for a release that fails its health check on one host only.
  * Every commit of every repository is also reachable from its `main` branch's history or a tag.
  * Commits use fixed identities and dates, so the same fixture gives the same commit ids every run.
  *

@@ -74,6 +74,28 @@ const QUICKSTART_WITHOUT_BODY = `[
 ]
 `;
 
+/** The file whose presence on a host makes the unhealthy-marked version's /healthz answer 503 there. */
+export const UNHEALTHY_MARKER = "/etc/django-deploy-test/unhealthy";
+
+/** A migration that records each run in fleet_migrationrun (name, host, time): a fleet must run it once. */
+const COUNTED_MIGRATION = `import socket
+import time
+
+from django.db import migrations
+from django.utils import timezone
+
+
+def count(apps, schema_editor):
+    apps.get_model("fleet", "MigrationRun").objects.create(name="counted-migration", host=socket.gethostname(), ran_at=timezone.now())
+    # A second it holds its transaction: a migrate run beside it on another host would run it too.
+    time.sleep(1)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("fleet", "0001_initial")]
+    operations = [migrations.RunPython(count, migrations.RunPython.noop)]
+`;
+
 export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
   { tag: "v1", version: "v1", requirementsChanged: false },
   { tag: "v2", version: "v2", requirementsChanged: false },
@@ -111,5 +133,25 @@ export const SAMPLE_VERSIONS: readonly SampleVersion[] = [
     version: "check-warning",
     requirementsChanged: false,
     breaks: { "example/settings.py": "APPEND:\n# Insecure on purpose: check --deploy warns (security.W012).\nSESSION_COOKIE_SECURE = False\n" },
+  },
+  // A migration that counts its runs (fleet_migrationrun): on a fleet it must run once, on one host.
+  {
+    tag: "counted-migration",
+    version: "counted-migration",
+    requirementsChanged: false,
+    breaks: { "fleet/migrations/0002_counted.py": COUNTED_MIGRATION },
+  },
+  // Healthy except on a host where UNHEALTHY_MARKER exists: there its /healthz answers 503.
+  {
+    tag: "unhealthy-marked",
+    version: "unhealthy-marked",
+    requirementsChanged: false,
+    breaks: {
+      "notes/views.py":
+        "REPLACE:" +
+        'return _text("ok")' +
+        "=>" +
+        `return _text("marked unhealthy", status=503) if os.path.exists(${JSON.stringify(UNHEALTHY_MARKER)}) else _text("ok")`,
+    },
   },
 ];
