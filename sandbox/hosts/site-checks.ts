@@ -28,13 +28,14 @@ function run(cmd: string, args: string[], input?: string): Promise<{ code: numbe
 export async function request(
   host: TestHost,
   url: string,
-  opts: { caFile?: string; form?: Record<string, string> } = {},
+  opts: { caFile?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
 ): Promise<HttpResult> {
   const u = new URL(url);
   const port = u.port || (u.protocol === "https:" ? "443" : "80");
   const args = ["-sS", "--max-time", "30", "-D", "-", "--resolve", `${u.hostname}:${port}:${host.ip}`];
   if (opts.caFile) args.push("--cacert", opts.caFile);
   for (const [k, v] of Object.entries(opts.form ?? {})) args.push("-F", `${k}=${v}`);
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push("-H", `${k}: ${v}`);
   args.push(url);
   const r = await run("curl", args);
   if (r.code !== 0) throw new Error(`curl ${url} failed (${r.code}): ${r.stderr}`);
