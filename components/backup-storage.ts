@@ -21,7 +21,8 @@ export interface BackupStorage {
   buckets?: Buckets;
 }
 
-export function backupStorage(s: Settings): BackupStorage {
+/** `shared`: a load-balanced EC2 site's buckets and host role (aws/fleet.ts), which backups use too. */
+export function backupStorage(s: Settings, shared?: { buckets: Buckets; role: HostRole }): BackupStorage {
   if (s.database !== "host" || s.backupDestination !== "s3") return { bucket: pulumi.output(""), region: pulumi.output("") };
   if (s.target.kind === "existing") {
     return { bucket: pulumi.output(s.backupBucket ?? ""), region: pulumi.output(s.backupS3Region ?? "us-east-1") };
@@ -29,8 +30,9 @@ export function backupStorage(s: Settings): BackupStorage {
   const tags = { Project: pulumi.getProject(), Stack: pulumi.getStack(), ManagedBy: "pulumi" };
   const protect = s.target.protect;
   // Review stacks (unprotected) may be emptied by a destroy; a protected stack's backups never are.
-  const buckets = new Buckets("site-files", { protect, forceDestroy: !protect, tags });
-  const role = new HostRole("site-host", { mediaBucketArn: buckets.mediaBucketArn, backupBucketArn: buckets.backupBucketArn, tags });
+  const buckets = shared?.buckets ?? new Buckets("site-files", { protect, forceDestroy: !protect, tags });
+  const role =
+    shared?.role ?? new HostRole("site-host", { mediaBucketArn: buckets.mediaBucketArn, backupBucketArn: buckets.backupBucketArn, tags });
   return {
     bucket: buckets.backupBucketName,
     region: pulumi.output(s.backupS3Region ?? aws.config.region ?? "us-east-1"),

@@ -37,7 +37,7 @@ export function dataTierProblems(s: RawSettings, raw: Record<string, string>, de
       problems.push(`${key(k)}: backups are made of the host's database: set database: host, or remove ${k}`);
     return problems;
   }
-  const ec2 = !s.host;
+  const ec2 = !s.host && !s.hosts;
   if (s.backupDestination === "host") {
     for (const k of setKeys(S3_KEYS)) problems.push(`${key(k)}: only with backupDestination: s3 (it is host)`);
   } else if (ec2) {

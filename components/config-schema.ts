@@ -5,6 +5,32 @@
  * `json()` wrapper decodes before validation.
  */
 import { z } from "zod";
+import { scaleShape } from "./config-scale";
+import {
+  ABS_PATH,
+  DEBIAN_PACKAGE,
+  DOMAIN,
+  ENV_NAME,
+  GIT_REF,
+  GIT_URL,
+  HOSTNAME,
+  IPV4,
+  NGINX_SIZE,
+  PEM_CERTS,
+  PRIVATE_KEY,
+  PY_DOTTED,
+  REPO_TOKEN,
+  S3_BUCKET,
+  SEGMENT,
+  SSH_PUBLIC_KEY,
+  UNIX_USER,
+  URL_PREFIX,
+  bool,
+  cidr,
+  int,
+  json,
+  pattern,
+} from "./config-types";
 
 /** Config keys whose values must be set with `pulumi config set --secret`. */
 export const SECRET_KEYS = ["sshPrivateKey", "repoDeployKey", "repoToken", "appEnv", "backupS3Credentials"] as const;
@@ -33,62 +59,8 @@ export const SHELL_SPECIAL_ENV =
 export const LOADER_ENV =
   /^(?:LD_[A-Z0-9_]*|GCONV_PATH|GLIBC_TUNABLES|PYTHONPATH|PYTHONSTARTUP|PYTHONUSERBASE|PYTHONPLATLIBDIR|PYTHONEXECUTABLE|PYTHONINSPECT|PYTHONNOUSERSITE|PYTHONSAFEPATH|PYTHONBREAKPOINT|PYTHONCASEOK)$/;
 
-const label = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
-const DOMAIN = new RegExp(`^(?=.{4,253}$)(?:${label}\\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$`);
-const HOSTNAME = new RegExp(`^(?=.{1,253}$)${label}(?:\\.${label})*$`);
-const IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-const UNIX_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
-const SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const GIT_URL =
-  /^(?:(?:https|http|ssh|git):\/\/(?:[A-Za-z0-9._~%+-]+(?::[A-Za-z0-9._~%+-]*)?@)?[A-Za-z0-9.-]+(?::\d{1,5})?(?:\/[A-Za-z0-9._~%+@-]+)*\/?|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~+-][A-Za-z0-9._~+/-]*)$/;
-const GIT_REF = /^(?!.*\.\.)(?!.*\/\/)(?!.*\.lock$)(?!.*\/$)[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
-const PY_DOTTED = /^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$/;
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const SSH_PUBLIC_KEY = /^(?:ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+/]+={0,3}(?: [\x21-\x7e ]{0,200})?$/;
-const PRIVATE_KEY = /^-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=:,\- \r\n]+\r?\n-----END [A-Z ]*PRIVATE KEY-----\s*$/;
-const PEM_CERTS = /^(?:-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?)+$/;
-// Debian policy 5.6.1: at least two characters, lowercase letters, digits, + - . , starting with a letter or digit.
-// apt reads a trailing "-" as "remove this package" (openssh-server- removes sshd): the last one may
-// not be "-" or "."; a trailing "+" (g++) only ever means install.
-const DEBIAN_PACKAGE = /^[a-z0-9][a-z0-9+.-]*[a-z0-9+]$/;
-const REPO_TOKEN = /^[\x21-\x7e]{1,1024}$/;
-const NGINX_SIZE = /^(?:0|[1-9][0-9]{0,5}[kKmMgG]?)$/;
-const URL_PREFIX = /^\/[A-Za-z0-9._~/-]{0,200}$/;
-const ABS_PATH = /^(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+)+$/;
-/** An S3 bucket name (lower case, digits, dots and dashes; no IP-like names are checked here). */
-const S3_BUCKET = /^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** A systemd OnCalendar expression made of safe characters (systemd-analyze calendar checks the rest on the host). */
 const CALENDAR = /^[A-Za-z0-9 *:,./~-]{1,100}$/;
-
-/** Decode a JSON-encoded config value (Pulumi passes objects, lists, numbers and booleans as JSON). */
-function json<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => {
-    if (typeof value !== "string") return value;
-    try {
-      return JSON.parse(value) as unknown;
-    } catch {
-      return value; // left for the schema to reject with its own message
-    }
-  }, schema);
-}
-
-const bool = (description: string, def: boolean) =>
-  json(z.boolean({ error: "must be true or false" }))
-    .default(def)
-    .describe(description);
-
-const int = (description: string, min: number, max: number) =>
-  json(
-    z
-      .number({ error: `must be a whole number from ${min} to ${max}` })
-      .int(`must be a whole number from ${min} to ${max}`)
-      .min(min, `must be a whole number from ${min} to ${max}`)
-      .max(max, `must be a whole number from ${min} to ${max}`),
-  ).describe(description);
-
-const pattern = (re: RegExp, valid: string) => z.string({ error: `must be ${valid}` }).regex(re, `must be ${valid}`);
-
-const cidr = z.union([z.cidrv4(), z.cidrv6()], { error: "must be a CIDR block such as 203.0.113.4/32 or 2001:db8::/48" });
 
 export const configSchema = z
   .object({
@@ -289,12 +261,14 @@ export const configSchema = z
       600,
     ).default(30),
     // --- The data tier: PostgreSQL on the host, backups, restores (issue 11) --------------------
-    // `database` gains `rds` with scale-out. Backups exist with database: host only.
+    // Backups exist with database: host only.
     database: z
-      .enum(["external", "host"], { error: "must be external (DATABASE_URL in appEnv) or host (PostgreSQL on the host)" })
+      .enum(["external", "host", "rds"], {
+        error: "must be external (DATABASE_URL in appEnv), host (PostgreSQL on the host) or rds (RDS PostgreSQL, EC2)",
+      })
       .default("external")
       .describe(
-        "Where the database is. external: DATABASE_URL comes from appEnv. host: PostgreSQL 15 from Debian on the host (unix socket, scram-sha-256), a generated password, DATABASE_URL written by the program.",
+        "Where the database is. external: DATABASE_URL comes from appEnv. host: PostgreSQL 15 from Debian on the host (unix socket, scram-sha-256), a generated password, DATABASE_URL written by the program. rds (EC2): RDS PostgreSQL the program creates (encrypted, private, TLS enforced, Multi-AZ and deletion protection with protect), DATABASE_URL written by the program with sslmode=require.",
       ),
     backupSchedule: pattern(CALENDAR, "a systemd OnCalendar expression such as daily, hourly or '*-*-* 03:30:00'")
       .default("daily")
@@ -336,6 +310,7 @@ export const configSchema = z
     )
       .optional()
       .describe("Secret. {accessKeyId, secretAccessKey} allowed to put, list, get and delete in backupBucket (existing server)."),
+    ...scaleShape,
   })
   .strict();
 

@@ -26,6 +26,7 @@ import {
 } from "./config-rules";
 import { canonicalCidr } from "./cidr";
 import { dataTierProblems } from "./config-data";
+import { FLEET_VPC_CIDR, behindLoadBalancer, ec2LoadBalanced, hostCount, scaleProblems } from "./config-scale";
 
 /** sun_path holds 108 bytes with the terminating NUL: longer socket paths fail in nginx and Gunicorn. */
 const UNIX_SOCKET_PATH_MAX = 107;
@@ -35,6 +36,8 @@ export const NAMESPACE = "django-deploy";
 /** Keys that describe the host rather than the site: they live in `Settings.target`. */
 const TARGET_KEYS = [
   "host",
+  "hosts",
+  "sshHostKeys",
   "sshHostKey",
   "sshTrustOnFirstUse",
   "instanceType",
@@ -64,7 +67,36 @@ export type HostTarget =
       readonly protect: boolean;
       readonly trustOnFirstUse: boolean;
     }
-  | { readonly kind: "existing"; readonly host: string; readonly sshHostKey?: string; readonly trustOnFirstUse: boolean };
+  | {
+      readonly kind: "existing";
+      /** The first server (host 1); `servers` lists every one. */
+      readonly host: string;
+      readonly sshHostKey?: string;
+      readonly trustOnFirstUse: boolean;
+      /** Every server (host, or hosts), host 1 first, each with its host key when given. */
+      readonly servers: readonly { readonly host: string; readonly sshHostKey?: string }[];
+    };
+
+/**
+ * How many app hosts serve the site and how they are fronted. `behindLoadBalancer`: nginx listens
+ * for the load balancer only (port 80), trusts X-Forwarded-* from `trustedProxies` only and runs no
+ * Certbot (the load balancer terminates TLS). `aws`: the program creates the load balancer, its VPC
+ * and the managed services.
+ */
+export interface Fleet {
+  readonly count: number;
+  readonly behindLoadBalancer: boolean;
+  readonly aws: boolean;
+  readonly trustedProxies: readonly string[];
+  readonly rollingBatch: number;
+}
+
+/** What one host of the fleet does besides serving: host 1 (primary) runs the migrations and beat. */
+export interface HostRole {
+  /** 1-based. */
+  readonly number: number;
+  readonly primary: boolean;
+}
 
 /**
  * The validated public settings: everything templates, the plan and the components may read.
@@ -76,6 +108,9 @@ export type Settings = Readonly<Omit<RawSettings, SecretKey | TargetKey>> & {
   readonly hasDeployKey: boolean;
   /** A repository token is configured (its value is a secret). */
   readonly hasRepoToken: boolean;
+  readonly fleet: Fleet;
+  /** The host these settings are rendered for (components/site-plan.ts sets it per host; host 1 by default). */
+  readonly hostRole: HostRole;
 };
 
 /** The secret settings, as plain values: only `loadConfig` and the secret renderers hold them. */
@@ -108,6 +143,8 @@ export const PUBLIC_SETTING_KEYS: readonly string[] = [
   "target",
   "hasDeployKey",
   "hasRepoToken",
+  "fleet",
+  "hostRole",
 ];
 
 /** A configuration error: one line per problem, each naming the key and what would be valid. */
@@ -134,7 +171,8 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
       problems.push(`${key(k)}: must be set as a secret: pulumi config set --secret ${k} …`);
     }
   }
-  if (!s.host) {
+  const ec2 = !s.host && !s.hosts;
+  if (ec2) {
     if (!s.sshAllowedCidrs) {
       problems.push(
         `${key("sshAllowedCidrs")}: is required for an EC2 host: list who may reach port 22, e.g. ["203.0.113.4/32"] (or set host for an existing server)`,
@@ -153,7 +191,14 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
       );
     }
   }
-  for (const { key: k, problem } of hostKeyProblems(s)) problems.push(`${key(k)}: ${problem}`);
+  if (!s.hosts) for (const { key: k, problem } of hostKeyProblems(s)) problems.push(`${key(k)}: ${problem}`);
+  else if (s.sshHostKeys && s.sshTrustOnFirstUse)
+    problems.push(
+      `${key("sshTrustOnFirstUse")}: must not be set with sshHostKeys: the given keys are checked from the first connection on; remove one of them`,
+    );
+  if (s.dnsZoneId && s.hosts) {
+    problems.push(`${key("dnsZoneId")}: not with hosts: point ${s.domain} and www.${s.domain} at your load balancer (remove dnsZoneId)`);
+  }
   if (s.dnsZoneId && s.host && !/^\d+\.\d+\.\d+\.\d+$/.test(s.host)) {
     problems.push(
       `${key("dnsZoneId")}: needs host to be an IPv4 address (the A records point at it), or no host (EC2)${describeValue("host", raw)}`,
@@ -162,7 +207,7 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   // The rules the policy pack applies too (components/cidr.ts): what the config accepts, the pack accepts.
   for (const problem of sshAllowListConfigProblems(s.sshAllowedCidrs ?? [], s.sshAllowWorld))
     problems.push(`${key("sshAllowedCidrs")}: ${problem}`);
-  if (s.tls && !s.certbotEmail) {
+  if (s.tls && !s.certbotEmail && !behindLoadBalancer(s)) {
     problems.push(`${key("certbotEmail")}: is required when tls is on: an email address such as ops@example.com for the ACME account`);
   }
   for (const p of appEnvNameProblems(Object.keys(s.appEnv), RESERVED_ENV, SHELL_SPECIAL_ENV, LOADER_ENV))
@@ -192,6 +237,7 @@ function crossFieldProblems(s: RawSettings, secretKeys: ReadonlySet<string>, raw
   }
   if (s.djangoDir === s.homepageDir) problems.push(`${key("homepageDir")}: must differ from djangoDir`);
   problems.push(...dataTierProblems(s, raw, (k) => describeValue(k, raw)));
+  problems.push(...scaleProblems(s, raw, (k) => describeValue(k, raw)));
   return problems;
 }
 
@@ -242,6 +288,8 @@ function split(d: RawSettings): ParsedConfig {
     appEnv,
     backupS3Credentials,
     host,
+    hosts,
+    sshHostKeys,
     sshHostKey,
     sshTrustOnFirstUse: trustOnFirstUse,
     instanceType,
@@ -254,9 +302,14 @@ function split(d: RawSettings): ParsedConfig {
   } = d;
   // crossFieldProblems guarantees both EC2 keys when no host is set, and valid blocks.
   const cidrs = [...new Set((sshAllowedCidrs ?? []).map((c) => canonicalCidr(c) ?? c))];
+  const servers = hosts
+    ? hosts.map((h, i) => ({ host: h, ...(sshHostKeys?.[i] !== undefined ? { sshHostKey: sshHostKeys[i] } : {}) }))
+    : host !== undefined
+      ? [{ host, ...(sshHostKey !== undefined ? { sshHostKey } : {}) }]
+      : [];
   const target: HostTarget =
-    host !== undefined
-      ? { kind: "existing", host, trustOnFirstUse, ...(sshHostKey !== undefined ? { sshHostKey } : {}) }
+    servers.length > 0
+      ? { kind: "existing", ...servers[0], trustOnFirstUse, servers }
       : {
           kind: "ec2",
           instanceType,
@@ -267,8 +320,23 @@ function split(d: RawSettings): ParsedConfig {
           protect,
           trustOnFirstUse,
         };
+  const placement = { host, hosts, appHosts: site.appHosts, loadBalancer: site.loadBalancer };
+  const fleet: Fleet = {
+    count: hostCount(placement),
+    behindLoadBalancer: behindLoadBalancer(placement),
+    aws: ec2LoadBalanced(placement),
+    trustedProxies: ec2LoadBalanced(placement) ? [FLEET_VPC_CIDR] : [...(site.trustedProxies ?? [])].map((c) => canonicalCidr(c) ?? c),
+    rollingBatch: site.rollingBatch,
+  };
   return {
-    settings: { ...site, target, hasDeployKey: repoDeployKey !== undefined, hasRepoToken: repoToken !== undefined },
+    settings: {
+      ...site,
+      target,
+      hasDeployKey: repoDeployKey !== undefined,
+      hasRepoToken: repoToken !== undefined,
+      fleet,
+      hostRole: { number: 1, primary: true },
+    },
     secrets: {
       sshPrivateKey,
       appEnv,

@@ -43,6 +43,7 @@ export const PLACEHOLDER_VALUES: Required<StepValues> = {
   keptReleases: "<kept-releases>",
   backupBucket: "<backup-bucket>",
   backupRegion: "<backup-region>",
+  releaseCommit: "<release-commit>",
 };
 
 export interface TemplateContext {
@@ -50,10 +51,20 @@ export interface TemplateContext {
   p: Layout;
   group: string;
   dirname: (p: string) => string;
+  /**
+   * Behind a load balancer: the site's nginx variable prefix (the slug as an nginx name) and the
+   * location of the health check (healthCheckPath without its query). False otherwise.
+   */
+  lb: false | { v: string; healthLocation: string };
 }
 
 export function templateContext(s: Settings): TemplateContext {
-  return { s: publicSettings(s), p: layoutOf(s), group: siteSlug(s), dirname: (p: string) => path.posix.dirname(p) };
+  const group = siteSlug(s);
+  const lb = s.fleet.behindLoadBalancer && {
+    v: `django_deploy_${group.replace(/[^A-Za-z0-9]/g, "_")}`,
+    healthLocation: (s.healthCheckPath ?? "/").split("?")[0],
+  };
+  return { s: publicSettings(s), p: layoutOf(s), group, dirname: (p: string) => path.posix.dirname(p), lb };
 }
 
 /** The context of a file that belongs to a release (and, for the web programs, to a slot). */
@@ -118,10 +129,16 @@ export function renderSwitchFinisher(s: Settings): string {
   return render("partials/switch-finisher.sh", templateContext(s));
 }
 
+/** The host gets its own certificate (behind a load balancer, the load balancer terminates TLS). */
+export const runsCertbot = (s: Settings): boolean => s.tls && !s.fleet.behindLoadBalancer;
+
+/** This host runs Celery beat: exactly one host of the fleet does (host 1). */
+export const runsBeat = (s: Settings): boolean => s.celeryApp !== undefined && s.hostRole.primary;
+
 /** The packages the host-packages step ensures. */
 export function packagesOf(s: Settings): string[] {
   const data = s.database === "host" ? ["postgresql", ...(s.backupDestination === "s3" ? ["awscli"] : [])] : [];
-  return [...new Set([...BASE_PACKAGES, ...(s.tls ? ["certbot"] : []), ...data, ...s.extraPackages])];
+  return [...new Set([...BASE_PACKAGES, ...(runsCertbot(s) ? ["certbot"] : []), ...data, ...s.extraPackages])];
 }
 
 const isRendered = (name: HostFileName): name is RenderedHostFile => name in TEMPLATES;
@@ -155,7 +172,8 @@ export function renderStepScript(s: Settings, step: PlannedStep, values: StepVal
     [
       files["gunicorn-a.conf.py"],
       files["supervisor-web-a.conf"],
-      ...(s.celeryApp ? [files["supervisor-celery-a.conf"], files["supervisor-beat.conf"]] : []),
+      ...(s.celeryApp ? [files["supervisor-celery-a.conf"]] : []),
+      ...(runsBeat(s) ? [files["supervisor-beat.conf"]] : []),
     ].join("\0"),
   );
   const body = render(step.template, {
@@ -166,6 +184,7 @@ export function renderStepScript(s: Settings, step: PlannedStep, values: StepVal
     place,
     packages: packagesOf(s),
     healthPath: s.healthCheckPath ?? "/",
+    beat: runsBeat(s),
     configHash,
     finisher: step.name === "app-switch" ? renderSwitchFinisher(s).replace(/\n$/, "") : "",
     ...repoTokenHelper(s),

@@ -43,3 +43,14 @@ export function provisionHost(target: HostTarget, sshPort: number, opts: { insta
     }
   }
 }
+
+/**
+ * Every host of the site, host 1 first: the single EC2 instance or the existing servers (host or
+ * hosts). A load-balanced EC2 site's hosts come from aws/fleet.ts instead.
+ */
+export function provisionHosts(target: HostTarget, sshPort: number, opts: { instanceProfileName?: pulumi.Input<string> } = {}): Host[] {
+  if (target.kind === "existing") {
+    return target.servers.map((server) => ({ address: server.host, ...(server.sshHostKey ? { hostKey: server.sshHostKey } : {}) }));
+  }
+  return [provisionHost(target, sshPort, opts)];
+}

@@ -6,6 +6,7 @@
  * is one entry here and one template in files/steps/<name>.sh.eta.
  */
 import type { Settings } from "./config";
+import { runsBeat, runsCertbot } from "./host-files";
 import type { HostFileName } from "./layout";
 
 /** The components that own the steps (one Pulumi component resource each). */
@@ -36,11 +37,17 @@ export type StepValue =
   | "keptReleases"
   // Where backups go off the host: the bucket (EC2: the one the program creates) and its region.
   | "backupBucket"
-  | "backupRegion";
+  | "backupRegion"
+  // Hosts 2+ of a fleet check out the commit host 1 resolved repoRef to (a moving branch cannot split them).
+  | "releaseCommit";
 /** Secret material a step reads on standard input, rendered by secret-files.ts. */
 export type SecretInput = "deployKey" | "serverEnv" | "repoToken" | "databaseVerifier" | "backupCredentials";
-/** Resources outside the plan a step may wait for: the EC2 host, the DNS records. */
-export type ExternalDependency = "server" | "dns";
+/**
+ * Resources outside the plan a step may wait for: the EC2 host, the DNS records; in a fleet, host
+ * 1's release step (`migrations`: hosts 2+ prepare their release once the database is migrated) and
+ * the switches of the batch before (`rollout`).
+ */
+export type ExternalDependency = "server" | "dns" | "migrations" | "rollout";
 
 export interface StepDefinition {
   /** The one name of the step: Pulumi resource name, template `files/steps/<name>.sh.eta`, docs. */
@@ -56,7 +63,7 @@ export interface StepDefinition {
   /** Steps (or outside resources) that must be done first; absent steps are skipped. */
   after: readonly string[];
   /** Values written into the step's script as shell variables of the same name. */
-  reads?: readonly StepValue[];
+  reads?: readonly StepValue[] | ((s: Settings) => readonly StepValue[]);
   /** Values whose change re-runs the step (pulumi-command replaces it) without entering its script. */
   triggers?: readonly StepValue[];
   /** Values the step prints as one JSON line on its last line of output. */
@@ -107,6 +114,7 @@ export const STEPS: readonly StepDefinition[] = [
     component: "code",
     does: "releases/<commit>: the parent repository and submodules at repoRef, from mirrors in cache/; prints the commit and the requirements hash",
     after: ["host-layout", "code-deploy-key"],
+    reads: (s) => (s.hostRole.primary ? [] : ["releaseCommit"]),
     produces: ["commit", "requirementsHash"],
     stdin: "repoToken",
     stdinWhen: (s) => s.hasRepoToken,
@@ -168,8 +176,8 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "app-release",
     component: "app",
-    does: "release tasks before the switch: collectstatic into the shared pool, a backup when migrations are pending (database: host), migrate, loaddata; prints its run's id",
-    after: ["env-venv", "env-server-env", "env-runinenv", "data-backup"],
+    does: "release tasks before the switch: collectstatic into the shared pool, a backup when migrations are pending (database: host), migrate, loaddata (host 1 of a fleet; the others check the database is migrated); prints its run's id",
+    after: ["env-venv", "env-server-env", "env-runinenv", "data-backup", "migrations"],
     reads: ["commit"],
     triggers: ["settingsFingerprint"],
     produces: ["releaseRun"],
@@ -177,8 +185,8 @@ export const STEPS: readonly StepDefinition[] = [
   {
     name: "app-switch",
     component: "app",
-    does: "the new release in the idle web slot, health-checked, then nginx, Celery and beat moved to it; prints live, previous and kept releases",
-    after: ["app-release"],
+    does: "the new release in the idle web slot, health-checked, then nginx, Celery and beat (host 1 only) moved to it; in a fleet after the batch before; prints live, previous and kept releases",
+    after: ["app-release", "rollout"],
     // releaseRun: whenever the release step ran, the switch runs too (and checks what is live).
     reads: ["commit", "releaseRun"],
     triggers: ["settingsFingerprint"],
@@ -187,7 +195,8 @@ export const STEPS: readonly StepDefinition[] = [
       "gunicorn-b.conf.py",
       "supervisor-web-a.conf",
       "supervisor-web-b.conf",
-      ...(s.celeryApp ? (["supervisor-celery-a.conf", "supervisor-celery-b.conf", "supervisor-beat.conf"] as const) : []),
+      ...(s.celeryApp ? (["supervisor-celery-a.conf", "supervisor-celery-b.conf"] as const) : []),
+      ...(runsBeat(s) ? (["supervisor-beat.conf"] as const) : []),
     ],
     produces: ["liveCommit", "previousCommit", "keptReleases"],
   },
@@ -195,8 +204,8 @@ export const STEPS: readonly StepDefinition[] = [
     name: "web-acme-bootstrap",
     component: "web",
     does: "an HTTP server for the ACME challenge until a certificate exists",
-    when: (s) => s.tls,
-    condition: "tls",
+    when: runsCertbot,
+    condition: "tls, not behind a load balancer",
     after: ["host-layout", "dns"],
     installs: ["acme-bootstrap.conf"],
   },
@@ -204,15 +213,15 @@ export const STEPS: readonly StepDefinition[] = [
     name: "web-certificate",
     component: "web",
     does: "the certificate from Certbot (webroot), renewal hook",
-    when: (s) => s.tls,
-    condition: "tls",
+    when: runsCertbot,
+    condition: "tls, not behind a load balancer",
     after: ["web-acme-bootstrap"],
     installs: (s) => [...(s.acmeCaBundle ? (["acme-ca.pem", "certbot-ca.conf"] as const) : []), "certbot-deploy-hook.sh"],
   },
   {
     name: "web-nginx-site",
     component: "web",
-    does: "the nginx site, upstream live.sock (kept if the new one fails nginx -t)",
+    does: "the nginx site, upstream live.sock (kept if the new one fails nginx -t); behind a load balancer, port 80 for it only, its X-Forwarded-* trusted",
     after: ["host-layout", "dns", "app-switch", "web-certificate"],
     installs: ["site.conf"],
   },
@@ -235,7 +244,7 @@ export interface PlannedStep {
   waitForHost: boolean;
 }
 
-const EXTERNAL: readonly string[] = ["server", "dns"] satisfies readonly ExternalDependency[];
+const EXTERNAL: readonly string[] = ["server", "dns", "migrations", "rollout"] satisfies readonly ExternalDependency[];
 
 /** The steps this configuration runs, in order (every dependency before its dependents). */
 export function stepPlan(s: Settings): PlannedStep[] {
@@ -248,7 +257,7 @@ export function stepPlan(s: Settings): PlannedStep[] {
     installs: typeof d.installs === "function" ? d.installs(s) : (d.installs ?? []),
     after: d.after.filter((a) => names.has(a)),
     external: d.after.filter((a): a is ExternalDependency => EXTERNAL.includes(a)),
-    reads: d.reads ?? [],
+    reads: typeof d.reads === "function" ? d.reads(s) : (d.reads ?? []),
     triggers: d.triggers ?? [],
     produces: d.produces ?? [],
     ...(d.stdin && (d.stdinWhen?.(s) ?? true) ? { stdin: d.stdin } : {}),

@@ -25,14 +25,23 @@ export type SecretStdin = { serverEnv: pulumi.Output<string> } & Partial<Record<
  * With database: host, `databasePassword` (the RandomPassword's result) becomes DATABASE_URL in
  * `.server.envrc` (validation keeps appEnv from setting it too) and the role's verifier.
  */
-export function secretStdin(s: Settings, secrets: Secrets, databasePassword?: pulumi.Output<string>): SecretStdin {
+export function secretStdin(
+  s: Settings,
+  secrets: Secrets,
+  databasePassword?: pulumi.Output<string>,
+  /** Settings the program writes for the services it creates (RDS, ElastiCache, the media bucket): validation keeps appEnv from setting them. */
+  programEnv?: pulumi.Output<Record<string, string>>,
+): SecretStdin {
   if (s.database === "host" && !databasePassword) throw new Error("database: host needs the generated database password");
-  const env: pulumi.Output<Record<string, string>> =
+  const withDatabase: pulumi.Output<Record<string, string>> =
     s.database === "host" && databasePassword
       ? pulumi
           .all([secrets.appEnv, databasePassword])
           .apply<Record<string, string>>(([appEnv, pw]) => ({ ...appEnv, DATABASE_URL: databaseUrl(layoutOf(s), pw) }))
       : secrets.appEnv;
+  const env = programEnv
+    ? pulumi.all([withDatabase, programEnv]).apply<Record<string, string>>(([e, p]) => ({ ...e, ...p }))
+    : withDatabase;
   return {
     serverEnv: pulumi.secret(env.apply((e) => renderServerEnv(s, e))),
     ...(s.database === "host" && databasePassword ? dataStdin(databasePassword, secrets.backupS3Credentials) : {}),

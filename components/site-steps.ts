@@ -39,7 +39,9 @@ export interface SiteStepsArgs {
   /** Values known before any step runs (e.g. the settings fingerprint). */
   values: Partial<Record<StepValue, pulumi.Input<string>>>;
   /** Resources outside the plan that steps may wait for. */
-  external: Partial<Record<ExternalDependency, pulumi.Resource>>;
+  external: Partial<Record<ExternalDependency, pulumi.Resource | pulumi.Resource[]>>;
+  /** Appended to every resource name: host N ≥ 2 of a fleet is "-hN" (site-plan.ts); host 1 keeps the plain names. */
+  suffix?: string;
 }
 
 export interface SiteSteps {
@@ -73,7 +75,8 @@ export function instantiateSteps(args: SiteStepsArgs): SiteSteps {
     Object.entries(args.values).map(([k, v]) => [k, pulumi.output(v)]),
   );
   for (const step of args.plan) {
-    const group = (groups[step.component] ??= new StepGroup(COMPONENTS[step.component].type, step.component, {}));
+    const suffix = args.suffix ?? "";
+    const group = (groups[step.component] ??= new StepGroup(COMPONENTS[step.component].type, `${step.component}${suffix}`, {}));
     const valueOf = (v: StepValue) => {
       const out = values[v];
       if (!out) throw new Error(`step ${step.name} triggers on ${v}, which no earlier step produces`);
@@ -92,7 +95,7 @@ export function instantiateSteps(args: SiteStepsArgs): SiteSteps {
     const pinned = args.connection.hostKey !== undefined || step.produces.includes("hostKey");
     const connection = pinned ? args.connection : { ...args.connection, hostKey: valueOf("hostKey") };
     const cmd = remoteStep(
-      step.name,
+      `${step.name}${suffix}`,
       {
         connection,
         script,

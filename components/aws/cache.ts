@@ -61,6 +61,8 @@ export function cacheTopology(replicas: number) {
 export class Cache extends pulumi.ComponentResource {
   /** Secret. */
   public readonly brokerUrl: pulumi.Output<string>;
+  /** Secret. Celery's result store: the same group, database 1. */
+  public readonly resultBackendUrl: pulumi.Output<string>;
   public readonly primaryEndpoint: pulumi.Output<string>;
   public readonly securityGroupId: pulumi.Output<string>;
 
@@ -113,12 +115,20 @@ export class Cache extends pulumi.ComponentResource {
 
     this.primaryEndpoint = group.primaryEndpointAddress;
     this.securityGroupId = sg.id;
-    this.brokerUrl = pulumi.secret(
-      pulumi.all([secretToken, group.primaryEndpointAddress]).apply(([t, host]) => {
-        if (!isValidAuthToken(t)) throw new Error("the generated auth token does not meet ElastiCache's rules");
-        return redisUrl({ token: t, host, port: REDIS_PORT, db: 0 });
-      }),
-    );
-    this.registerOutputs({ brokerUrl: this.brokerUrl, primaryEndpoint: this.primaryEndpoint, securityGroupId: this.securityGroupId });
+    const url = (db: number) =>
+      pulumi.secret(
+        pulumi.all([secretToken, group.primaryEndpointAddress]).apply(([t, host]) => {
+          if (!isValidAuthToken(t)) throw new Error("the generated auth token does not meet ElastiCache's rules");
+          return redisUrl({ token: t, host, port: REDIS_PORT, db });
+        }),
+      );
+    this.brokerUrl = url(0);
+    this.resultBackendUrl = url(1);
+    this.registerOutputs({
+      brokerUrl: this.brokerUrl,
+      resultBackendUrl: this.resultBackendUrl,
+      primaryEndpoint: this.primaryEndpoint,
+      securityGroupId: this.securityGroupId,
+    });
   }
 }

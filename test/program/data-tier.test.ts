@@ -181,7 +181,7 @@ describe("bad data-tier settings fail the preview, naming the setting and the wa
       () => stackConfig("dev", { database: "host" }),
       /django-deploy:appEnv: must not set DATABASE_URL with database: host/,
     ],
-    ["an unknown database", () => stackConfig("dev", { database: "mysql" }), /django-deploy:database: must be external .* or host/],
+    ["an unknown database", () => stackConfig("dev", { database: "mysql" }), /django-deploy:database: must be external .*, host .* or rds/],
     [
       "S3 on an existing server without bucket or credentials",
       () => existingHostConfig({ ...DATA, backupDestination: "s3" }),

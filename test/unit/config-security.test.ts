@@ -193,12 +193,18 @@ describe("values next to the refused ones stay valid", () => {
   test("an existing server with sshTrustOnFirstUse instead of sshHostKey", () => {
     const raw: Raw = { ...existingHostBase(), sshTrustOnFirstUse: "true" };
     delete raw.sshHostKey;
-    expect(parse(raw).target).toEqual({ kind: "existing", host: "203.0.113.10", trustOnFirstUse: true });
+    expect(parse(raw).target).toEqual({
+      kind: "existing",
+      host: "203.0.113.10",
+      trustOnFirstUse: true,
+      servers: [{ host: "203.0.113.10" }],
+    });
     expect(parse(existingHostBase()).target).toEqual({
       kind: "existing",
       host: "203.0.113.10",
       sshHostKey: FAKE_HOST_KEY,
       trustOnFirstUse: false,
+      servers: [{ host: "203.0.113.10", sshHostKey: FAKE_HOST_KEY }],
     });
   });
 

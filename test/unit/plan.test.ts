@@ -32,7 +32,7 @@ describe("the step definitions", () => {
     STEPS.forEach((d, i) => {
       for (const a of d.after) {
         const at = STEPS.findIndex((x) => x.name === a);
-        expect({ step: d.name, after: a, ok: at >= 0 ? at < i : ["server", "dns"].includes(a) }).toEqual({
+        expect({ step: d.name, after: a, ok: at >= 0 ? at < i : ["server", "dns", "migrations", "rollout"].includes(a) }).toEqual({
           step: d.name,
           after: a,
           ok: true,

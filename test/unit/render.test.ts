@@ -9,8 +9,9 @@ import { ParsedConfig, Settings } from "../../components/config";
 import { RenderedHostFile, renderHostFiles, renderSwitchFinisher, stepCommand } from "../../components/host-files";
 import { renderServerEnv } from "../../components/secret-files";
 import { SLOTS, Slot, layoutOf, siteSlug } from "../../components/layout";
+import { sitePlan } from "../../components/site-plan";
 import { validRaw } from "./lib/arbitraries";
-import { Raw, dataRaw, parse, parseAll, plainRaw, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
+import { Raw, dataRaw, fleetRaw, parse, parseAll, plainRaw, problemsOf, scriptOf, stepNames, tlsCeleryRaw } from "./lib/fixtures";
 import {
   NginxChecker,
   describeFindings,
@@ -26,17 +27,30 @@ import {
 jest.setTimeout(180_000);
 afterAll(removeTemps);
 
-const REPRESENTATIVE: [string, () => Raw][] = [
+/** Label, raw configuration, and the host of the fleet rendered (1 when absent). */
+const REPRESENTATIVE: [string, () => Raw, number?][] = [
   ["tls-celery", tlsCeleryRaw],
   ["plain-http", plainRaw],
   ["data-s3", dataRaw],
+  ["fleet-host-1", fleetRaw, 1],
+  ["fleet-host-2", fleetRaw, 2],
 ];
 
-describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw) => {
-  const { settings: s, secrets } = parseAll(raw());
+describe.each(REPRESENTATIVE)("snapshots: %s", (_label, raw, host = 1) => {
+  const parsed = parseAll(raw());
+  const secrets = parsed.secrets;
+  const s = sitePlan(parsed.settings)[host - 1].settings;
 
   test("the configuration is what the snapshots are meant to show", () => {
-    if (s.database === "host") {
+    if (s.fleet.count > 1) {
+      expect([s.fleet.count, s.fleet.behindLoadBalancer, s.hostRole.number, s.celeryApp, s.redis]).toEqual([
+        3,
+        true,
+        host,
+        "example",
+        "external",
+      ]);
+    } else if (s.database === "host") {
       expect([s.backupDestination, s.target.kind, s.backupS3Endpoint]).toEqual(["s3", "existing", "https://s3.example.net"]);
     } else if (s.tls) {
       expect([s.celeryApp, s.fixtures.length > 0, s.hasDeployKey, s.target.kind]).toEqual(["example", true, true, "existing"]);
@@ -82,7 +96,8 @@ function generateAll(runs: number, extra: Raw[] = []): ParsedConfig[] {
     }),
     { numRuns: runs },
   );
-  return out;
+  // A fleet's host 2 renders differently (no beat, no migrations, host 1's commit): both are checked.
+  return out.flatMap((c) => (c.settings.fleet.count > 1 ? [c, { ...c, settings: sitePlan(c.settings)[1].settings }] : [c]));
 }
 const generate = (runs: number, extra: Raw[] = []): Settings[] => generateAll(runs, extra).map((c) => c.settings);
 
@@ -162,7 +177,7 @@ describe("every nginx site passes the real nginx -t", () => {
       RUNS,
       REPRESENTATIVE.map(([, r]) => r()),
     );
-    expect(all.some((s) => s.tls) && all.some((s) => !s.tls)).toBe(true);
+    expect(all.some((s) => s.tls) && all.some((s) => !s.tls) && all.some((s) => s.fleet.behindLoadBalancer)).toBe(true);
     // Each file under the nginx.conf its step leaves: the bootstrap on a fresh host (stock file),
     // the site after the nginxSite step's own edits.
     const jobs = all.flatMap((s) => {
@@ -177,7 +192,15 @@ describe("every nginx site passes the real nginx -t", () => {
     expect(failures).toEqual([]);
     // The TLS site names the certificate of its own domain (the test copy re-roots only that path).
     for (const [i, j] of jobs.entries()) {
-      if (j.name !== "site.conf" || !j.s.tls) continue;
+      if (j.name !== "site.conf") continue;
+      if (j.s.fleet.behindLoadBalancer) {
+        // Behind a load balancer: port 80 only, no certificate, X-Forwarded-* from trustedProxies only.
+        expect(j.text).not.toMatch(/listen .*443|ssl_certificate/);
+        for (const c of j.s.fleet.trustedProxies) expect(j.text).toContain(`set_real_ip_from ${c};`);
+        expect(j.text).toMatch(/location = \/[^ ]* \{\n\s+proxy_pass/);
+        continue;
+      }
+      if (!j.s.tls) continue;
       expect(j.text).toContain(`ssl_certificate /etc/letsencrypt/live/${j.s.domain}/fullchain.pem;`);
       expect(results[i].tested).not.toMatch(/^\s*ssl_certificate(?:_key)? \/etc\//m);
     }

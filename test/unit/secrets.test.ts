@@ -98,7 +98,9 @@ describe("generated configurations", () => {
         // DATABASE_URL: in appEnv with database: external (a secret too), never with database: host.
         const { DATABASE_URL: _url, ...rest } = appEnv;
         void _url;
-        const env = raw.database === "host" ? rest : { ...appEnv, DATABASE_URL: `SECRET-url-${Object.keys(appEnv).length}` };
+        const base = raw.database === "host" ? rest : { ...appEnv, DATABASE_URL: `SECRET-url-${Object.keys(appEnv).length}` };
+        // redis: external takes the broker from appEnv (a secret too).
+        const env = raw.redis === "external" ? { ...base, CELERY_BROKER_URL: `SECRET-broker-${Object.keys(appEnv).length}` } : base;
         const r: Raw = { ...raw, appEnv: JSON.stringify(env) };
         if (deployKey) r.repoDeployKey = FAKE_DEPLOY_KEY;
         const { settings: s, secrets } = parseAll(r);

@@ -230,6 +230,10 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
       backupKeep: fc.option(fc.integer({ min: 1, max: 365 }), { nil: undefined }),
       backupSchedule: fc.option(fc.constantFrom("daily", "hourly", "*-*-* 03:30:00", "Mon,Thu 04:00"), { nil: undefined }),
       backupS3Endpoint: fc.option(fc.constantFrom("http://10.200.1.1:4568", "https://s3.example.net"), { nil: undefined }),
+      // Scale-out: existing servers behind the user's load balancer (database external, broker external).
+      fleet: fc.constantFrom(false, false, true),
+      fleetSize: fc.integer({ min: 1, max: 4 }),
+      rollingBatch: fc.integer({ min: 1, max: 4 }),
     })
     .map((g) => {
       const { DATABASE_URL: _unused, ...env } = g.appEnv;
@@ -279,6 +283,22 @@ export function validRaw(opts: GenOptions = {}): fc.Arbitrary<Raw> {
         raw.database = "host";
         if (g.backupKeep !== undefined) raw.backupKeep = String(g.backupKeep);
         if (g.backupSchedule !== undefined) raw.backupSchedule = g.backupSchedule;
+      }
+      if (g.fleet && g.existing && g.data === "external") {
+        delete raw.host;
+        delete raw.sshHostKey;
+        const hosts = Array.from({ length: g.fleetSize }, (_, i) => `203.0.113.${10 + i}`);
+        raw.hosts = JSON.stringify(hosts);
+        if (!g.trustOnFirstUse) raw.sshHostKeys = JSON.stringify(hosts.map(() => FAKE_HOST_KEY));
+        raw.loadBalancer = "true";
+        raw.trustedProxies = JSON.stringify(["10.0.1.0/24", "2001:db8:1::/64"]);
+        raw.healthCheckPath = "/healthz";
+        if (g.rollingBatch <= g.fleetSize) raw.rollingBatch = String(g.rollingBatch);
+        for (const k of ["certbotEmail", "acmeServer", "acmeCaBundle"]) delete raw[k];
+        if (raw.celeryApp) {
+          raw.redis = "external";
+          raw.appEnv = JSON.stringify({ ...JSON.parse(raw.appEnv), CELERY_BROKER_URL: "rediss://:fake@cache.example.net:6379/0" });
+        }
       }
       if (g.data === "host-s3") {
         raw.backupDestination = "s3";

@@ -135,6 +135,28 @@ export function dataRaw(): Raw {
   };
 }
 
+/**
+ * Representative configuration 4: three existing servers behind the user's load balancer (which
+ * terminates TLS), Celery on an external broker, DATABASE_URL in appEnv.
+ */
+export function fleetRaw(): Raw {
+  const raw: Raw = {
+    ...existingHostBase(),
+    hosts: JSON.stringify(["203.0.113.10", "203.0.113.11", "203.0.113.12"]),
+    sshHostKeys: JSON.stringify([FAKE_HOST_KEY, FAKE_HOST_KEY, FAKE_HOST_KEY]),
+    trustedProxies: JSON.stringify(["10.0.1.0/24", "10.0.2.0/24"]),
+    healthCheckPath: "/healthz",
+    celeryApp: "example",
+    fixtures: JSON.stringify(["quickstart"]),
+    redis: "external",
+    appEnv: JSON.stringify({ ...FAKE_APP_ENV, CELERY_BROKER_URL: "rediss://:fake-broker@cache.example.net:6379/0" }),
+  };
+  delete raw.host;
+  delete raw.sshHostKey;
+  delete raw.certbotEmail;
+  return raw;
+}
+
 /** The names of the steps a configuration runs, in plan order. */
 export function stepNames(s: Settings): string[] {
   return stepPlan(s).map((st) => st.name);
