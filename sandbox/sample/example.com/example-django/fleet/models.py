@@ -16,6 +16,8 @@ class BeatTick(models.Model):
     """One row each time celery beat's fleet.tasks.tick runs: which host's beat sent it, which worker ran it."""
 
     beat_host = models.CharField(max_length=255)
+    # The sending process as Celery names it, `<process>@<hostname>`: which beat, not only which host.
+    origin = models.CharField(max_length=255)
     worker_host = models.CharField(max_length=255)
     sent_at = models.DateTimeField(null=True)
     ran_at = models.DateTimeField()

@@ -5,19 +5,16 @@ from celery import shared_task
 from django.utils import timezone
 
 
-def _sender_host(request):
-    """The host that sent a task message: its `origin` header is `<process>@<hostname>`."""
-    return (request.origin or "").rpartition("@")[2]
-
-
 @shared_task(bind=True)
 def tick(self):
     """Scheduled every 2 s by celery beat (example/celery.py): records which host's beat sent it."""
     from .models import BeatTick
 
     sent = getattr(self.request, "sent_at", None)
+    origin = self.request.origin or ""  # `<process>@<hostname>` of the beat that sent it
     BeatTick.objects.create(
-        beat_host=_sender_host(self.request),
+        beat_host=origin.rpartition("@")[2],
+        origin=origin,
         worker_host=socket.gethostname(),
         sent_at=datetime.datetime.fromtimestamp(sent, datetime.timezone.utc) if sent else None,
         ran_at=timezone.now(),

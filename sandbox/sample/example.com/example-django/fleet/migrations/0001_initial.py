@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
                 ("beat_host", models.CharField(max_length=255)),
+                ("origin", models.CharField(max_length=255)),
                 ("worker_host", models.CharField(max_length=255)),
                 ("sent_at", models.DateTimeField(null=True)),
                 ("ran_at", models.DateTimeField()),
