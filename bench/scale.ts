@@ -5,7 +5,9 @@
  * balancer (8 clients reading /whoami over HTTPS without a pause): apply time, the time from the
  * first switch's start to the last one's end, requests and failed requests. Then requests/s through
  * the load balancer (wrk, BENCH_WRK_SECONDS each, default 10) with one, two and three app hosts
- * registered. Every host shares this machine's cores: the ratios are what counts. Load goes only to
+ * registered: /version and /notes (bound by CPU: every host shares this machine's cores, so more
+ * hosts add no cores), and /wait (100 ms of waiting per request: bound by Gunicorn workers, which
+ * each host adds). Load goes only to
  * the local test hosts, bounded in time. Prints markdown; docs/benchmarks.md records the figures.
  */
 import { execFileSync } from "child_process";
@@ -61,6 +63,8 @@ function wrk(fleet: MultiSite, path: string, durationS: number): { rps: number; 
 }
 
 async function main() {
+  // BENCH_ONLY=releases or data (bench/deploy.ts's sections) leaves this one out of `npm run bench`.
+  if (process.env.BENCH_ONLY !== undefined && process.env.BENCH_ONLY !== "scale") return;
   const duration = Number(process.env.BENCH_WRK_SECONDS ?? 10);
   const t0 = Date.now();
   const fleet = await startMultiSite({ index: 115, name: "sbench" });
@@ -93,14 +97,17 @@ async function main() {
 
     console.log(`\nwrk -t2 -c16 -d${duration}s over HTTPS through the load balancer:`);
     console.log(
-      "| app hosts registered | /version requests/s | mean latency | /notes requests/s | mean latency |\n| --- | --- | --- | --- | --- |",
+      "| app hosts registered | /version requests/s | mean latency | /notes requests/s | mean latency | /wait requests/s | mean latency |\n| --- | --- | --- | --- | --- | --- | --- |",
     );
     for (let n = 1; n <= fleet.apps.length; n++) {
       await fleet.setTargets(fleet.apps.slice(0, n));
       await fleet.waitHealthy(fleet.apps.slice(0, n));
       const v = wrk(fleet, "/version", duration);
       const notes = wrk(fleet, "/notes", duration);
-      console.log(`| ${n} | ${v.rps.toFixed(0)} | ${v.latency} | ${notes.rps.toFixed(0)} | ${notes.latency} |`);
+      const wait = wrk(fleet, "/wait", duration);
+      console.log(
+        `| ${n} | ${v.rps.toFixed(0)} | ${v.latency} | ${notes.rps.toFixed(0)} | ${notes.latency} | ${wait.rps.toFixed(0)} | ${wait.latency} |`,
+      );
     }
   } finally {
     await fleet.stop();

@@ -1,4 +1,5 @@
 import socket
+import time
 
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
@@ -17,6 +18,13 @@ def _text(body, status=200):
 def whoami(request):
     """Which host answered, and with which version (behind a load balancer)."""
     return _text(f"host={socket.gethostname()} version={VERSION}")
+
+
+@require_safe
+def wait(request):
+    """Answers after 100 ms of waiting (I/O, no CPU): what several hosts add when the cores are not the limit."""
+    time.sleep(0.1)
+    return _text(f"host={socket.gethostname()} waited 100 ms")
 
 
 @require_safe
