@@ -4,6 +4,7 @@
  * addresses), and what it derives (host count, trusted proxies, rollout batches, host roles).
  */
 import { previousBatch, sitePlan } from "../../components/site-plan";
+import { renderTree } from "../../scripts/render";
 import { FAKE_APP_ENV, FAKE_HOST_KEY, Raw, ec2Base, existingHostBase, fleetRaw, parse, problemsOf } from "./lib/fixtures";
 
 const ZONE = "Z0123456789ABCDEFGHIJ";
@@ -134,4 +135,15 @@ describe("refused, naming the setting and what would work", () => {
     const problems = problemsOf(raw) ?? [];
     expect(problems.join("\n")).toMatch(message);
   });
+});
+
+test("npm run render shows every host of a fleet, named like its resources (beat on host 1 only)", () => {
+  const tree = renderTree(parse(fleetRaw()));
+  for (const suffix of ["", "-h2", "-h3"]) {
+    expect(Object.keys(tree)).toEqual(expect.arrayContaining([`steps/app-switch${suffix}.sh`, `host${suffix}/site.conf`]));
+  }
+  expect(Object.keys(tree)).toContain("host/supervisor-beat.conf");
+  expect(Object.keys(tree).filter((k) => /^host-h\d\/supervisor-beat/.test(k))).toEqual([]);
+  expect(tree["steps/code-checkout-h2.sh"]).toContain("ref=$releaseCommit");
+  expect(tree["steps/code-checkout.sh"]).not.toContain("releaseCommit");
 });
