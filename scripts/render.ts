@@ -15,6 +15,7 @@
  *   host/server.envrc        the server settings file, appEnv values replaced by placeholders
  *   steps/<step>.sh          every step script of the plan (renderStepScript), named like the step
  *                            and its Pulumi resource (e.g. web-nginx-site.sh); its command is stepCommand(script)
+ *   host-hN/, steps/<step>-hN.sh  the same for host N >= 2 of a fleet (hosts, appHosts), named like its resources
  *   settings.json            the validated settings, defaults filled in (placeholders for secrets)
  */
 import * as fs from "fs";
@@ -24,7 +25,7 @@ import { ConfigError, NAMESPACE, Settings, parseConfig } from "../components/con
 import { SECRET_KEYS } from "../components/config-schema";
 import { renderHostFiles, renderStepScript, renderSwitchFinisher } from "../components/host-files";
 import type { HostFileName } from "../components/layout";
-import { stepPlan } from "../components/plan";
+import { sitePlan } from "../components/site-plan";
 import { renderServerEnv } from "../components/secret-files";
 import { useFilesDir } from "../components/templates";
 
@@ -65,11 +66,23 @@ export const PLACEHOLDERS = {
   backupS3Credentials: { accessKeyId: "PLACEHOLDER", secretAccessKey: "PLACEHOLDER-is-secret" },
 };
 
-/** appEnv as rendered: with database: host, DATABASE_URL is the program's (its password is generated). */
-function appEnvPlaceholders(databaseOnHost: boolean): Record<string, string> {
-  return databaseOnHost
-    ? { SECRET_KEY: PLACEHOLDERS.appEnv.SECRET_KEY, DATABASE_URL: "postgres://…:PLACEHOLDER-generated-password@…" }
-    : PLACEHOLDERS.appEnv;
+/** appEnv as rendered, with the settings the program writes itself (generated passwords, the services it creates). */
+function appEnvPlaceholders(s: Settings): Record<string, string> {
+  const generated = "PLACEHOLDER-written-by-the-program";
+  return {
+    SECRET_KEY: PLACEHOLDERS.appEnv.SECRET_KEY,
+    DATABASE_URL:
+      s.database === "host"
+        ? "postgres://…:PLACEHOLDER-generated-password@…"
+        : s.database === "rds"
+          ? `postgres://…:${generated}@…?sslmode=require`
+          : PLACEHOLDERS.appEnv.DATABASE_URL,
+    ...(s.redis === "external" ? { CELERY_BROKER_URL: PLACEHOLDERS.appEnv.DATABASE_URL } : {}),
+    ...(s.redis === "elasticache"
+      ? { CELERY_BROKER_URL: `rediss://:${generated}@…/0`, CELERY_RESULT_BACKEND: `rediss://:${generated}@…/1` }
+      : {}),
+    ...(s.fleet.aws ? { AWS_STORAGE_BUCKET_NAME: generated, AWS_S3_REGION_NAME: generated, DJANGO_DEPLOY_MEDIA_STORAGE: "s3" } : {}),
+  };
 }
 
 /**
@@ -93,25 +106,33 @@ export function renderSettings(file: StackFile): Settings {
   if (problems.length > 0) throw new ConfigError(problems);
   const declared = new Set(file.secure.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length)));
   raw.sshPrivateKey = PLACEHOLDERS.sshPrivateKey;
-  // database: host — the program writes DATABASE_URL itself (appEnv may not set it).
-  raw.appEnv = JSON.stringify(raw.database === "host" ? { SECRET_KEY: PLACEHOLDERS.appEnv.SECRET_KEY } : PLACEHOLDERS.appEnv);
+  // database: host or rds — the program writes DATABASE_URL itself (appEnv may not set it); redis:
+  // external takes the broker from appEnv.
+  const writesDatabase = raw.database === "host" || raw.database === "rds";
+  raw.appEnv = JSON.stringify({
+    SECRET_KEY: PLACEHOLDERS.appEnv.SECRET_KEY,
+    ...(writesDatabase ? {} : { DATABASE_URL: PLACEHOLDERS.appEnv.DATABASE_URL }),
+    ...(raw.redis === "external" ? { CELERY_BROKER_URL: PLACEHOLDERS.appEnv.DATABASE_URL } : {}),
+  });
   if (declared.has("repoDeployKey")) raw.repoDeployKey = PLACEHOLDERS.repoDeployKey;
   if (declared.has("backupS3Credentials")) raw.backupS3Credentials = JSON.stringify(PLACEHOLDERS.backupS3Credentials);
   return parseConfig(raw, new Set(SECRET_KEYS)).settings;
 }
 
 /** Every rendered file, by its path inside the output directory. */
-export function renderTree(s: Settings): Record<string, string> {
-  const files = renderHostFiles(s);
-  const plan = stepPlan(s);
-  const installed = new Set(plan.flatMap((st) => st.installs));
+export function renderTree(settings: Settings): Record<string, string> {
   const tree: Record<string, string> = {};
-  for (const [name, content] of Object.entries(files)) if (installed.has(name as HostFileName)) tree[`host/${name}`] = content;
-  tree["host/server.envrc"] = renderServerEnv(s, appEnvPlaceholders(s.database === "host"));
-  tree["host/switch-finisher.sh"] = renderSwitchFinisher(s);
-  // Values printed by earlier steps (a release's commit, …) are known only on the host: placeholders here.
-  for (const step of plan) tree[`steps/${step.name}.sh`] = renderStepScript(s, step);
-  tree["settings.json"] = `${JSON.stringify(s, null, 2)}\n`;
+  // Every host of the site: host 1 under host/ and steps/<step>.sh, host N under host-hN/ and steps/<step>-hN.sh.
+  for (const { settings: s, plan, suffix } of sitePlan(settings)) {
+    const files = renderHostFiles(s);
+    const installed = new Set(plan.flatMap((st) => st.installs));
+    for (const [name, content] of Object.entries(files)) if (installed.has(name as HostFileName)) tree[`host${suffix}/${name}`] = content;
+    tree[`host${suffix}/server.envrc`] = renderServerEnv(s, appEnvPlaceholders(s));
+    tree[`host${suffix}/switch-finisher.sh`] = renderSwitchFinisher(s);
+    // Values printed by earlier steps (a release's commit, …) are known only on the host: placeholders here.
+    for (const step of plan) tree[`steps/${step.name}${suffix}.sh`] = renderStepScript(s, step);
+  }
+  tree["settings.json"] = `${JSON.stringify(settings, null, 2)}\n`;
   return tree;
 }
 

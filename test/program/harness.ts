@@ -310,11 +310,13 @@ function fakeState(type: string, name: string, inputs: Record<string, any>, opts
       return { id: "eipalloc-0fake", state: { ...inputs, publicIp: FAKE_IP } };
     case "command:remote:Command": {
       // A step that produces values prints them as its last line (see components/plan.ts).
-      const produces = STEPS.find((d) => d.name === name)?.produces ?? [];
+      // Host N >= 2 of a fleet: the same step under the suffix -hN; its checkout reports host 1's commit.
+      const produces = STEPS.find((d) => d.name === name.replace(/-h\d+$/, ""))?.produces ?? [];
+      const pinned = /^\s*releaseCommit='?([0-9a-f]{40})'?/m.exec(String(inputs.create))?.[1];
       const values: Record<string, string> = {
         // What host-wait reports: the key later steps pin under sshTrustOnFirstUse.
         hostKey: FAKE_WAIT_HOST_KEY,
-        commit: fakeCommit(String(inputs.create)),
+        commit: pinned ?? fakeCommit(String(inputs.create)),
         requirementsHash: opts.requirements ?? DEFAULT_REQUIREMENTS,
         // A new run id whenever the release step runs: its command or its triggers changed.
         releaseRun: fakeCommit(JSON.stringify([inputs.create, inputs.triggers])),
