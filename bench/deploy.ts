@@ -7,6 +7,7 @@
  * Load goes only to the local test host (its own network namespace), bounded in time.
  */
 import { execFileSync } from "child_process";
+import { wrk } from "./wrk";
 import { apply } from "../sandbox/runner";
 import { startLocalSite } from "../sandbox/local-site";
 import { tempFile } from "../sandbox/hosts/site-checks";
@@ -14,15 +15,6 @@ import { releaseTable } from "./releases";
 import { dataTable } from "./data";
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-
-function wrk(url: string, durationS: number): { rps: number; latency: string } {
-  const out = execFileSync("wrk", ["-t2", "-c16", `-d${durationS}s`, "-H", "Host: www.example.com", url], { encoding: "utf8" });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const latency = /Latency\s+(\S+)/.exec(out)?.[1] ?? "?";
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-  if (!rps || non2xx) throw new Error(`wrk ${url}: no clean result\n${out}`);
-  return { rps, latency };
-}
 
 async function main() {
   const duration = Number(process.env.BENCH_WRK_SECONDS ?? 10);

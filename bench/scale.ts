@@ -11,6 +11,7 @@
  * the local test hosts, bounded in time. Prints markdown; docs/benchmarks.md records the figures.
  */
 import { execFileSync } from "child_process";
+import { wrk } from "./wrk";
 import { ApplyResult, StepEvent, apply } from "../sandbox/runner";
 import { MultiSite, startMultiSite } from "../sandbox/multi-site";
 import { startLoad } from "../sandbox/hosts/load";
@@ -50,16 +51,6 @@ async function rollingRow(fleet: MultiSite, label: string, hosts: TestHost[], ov
     .map((n) => `${n} ${((at[n].end - at[n].start) / 1000).toFixed(1)}`)
     .join(", ");
   return `| ${label} | ${seconds(r.totalMs)} | ${seconds(rolling)} (${perSwitch}) | ${report.total} | ${report.failed} |`;
-}
-
-function wrk(fleet: MultiSite, path: string, durationS: number): { rps: number; latency: string } {
-  const url = `https://${fleet.lb.address}${path}`;
-  const out = execFileSync("wrk", ["-t2", "-c16", `-d${durationS}s`, "-H", "Host: www.example.com", url], { encoding: "utf8" });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const latency = /Latency\s+(\S+)/.exec(out)?.[1] ?? "?";
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-  if (!rps || non2xx) throw new Error(`wrk ${url}: no clean result\n${out}`);
-  return { rps, latency };
 }
 
 async function main() {
@@ -102,9 +93,9 @@ async function main() {
     for (let n = 1; n <= fleet.apps.length; n++) {
       await fleet.setTargets(fleet.apps.slice(0, n));
       await fleet.waitHealthy(fleet.apps.slice(0, n));
-      const v = wrk(fleet, "/version", duration);
-      const notes = wrk(fleet, "/notes", duration);
-      const wait = wrk(fleet, "/wait", duration);
+      const v = wrk(`https://${fleet.lb.address}/version`, duration);
+      const notes = wrk(`https://${fleet.lb.address}/notes`, duration);
+      const wait = wrk(`https://${fleet.lb.address}/wait`, duration);
       console.log(
         `| ${n} | ${v.rps.toFixed(0)} | ${v.latency} | ${notes.rps.toFixed(0)} | ${notes.latency} | ${wait.rps.toFixed(0)} | ${wait.latency} |`,
       );
