@@ -349,7 +349,7 @@ describe("recovery branches, for real", () => {
     const file = path.join(dir, template);
     const text = fs.readFileSync(file, "utf8");
     if (!text.includes(from)) throw new Error(`${template} has no ${from}`);
-    fs.writeFileSync(file, text.replace(from, to));
+    fs.writeFileSync(file, text.replaceAll(from, to)); // every branch: the template has one per server shape
     return dir;
   }
 
