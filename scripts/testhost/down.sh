@@ -53,6 +53,8 @@ down_one() {
   if [ -n "$NFT_TABLE" ] && nft list table ip "$NFT_TABLE" >/dev/null 2>&1; then
     nft delete table ip "$NFT_TABLE"
   fi
+  # No longer a reason to keep forwarding on (see th_any_host).
+  [ -z "$INDEX" ] || rm -f "$TH_NET_STATE/hosts/$INDEX"
 
   # Never delete through a mount point: the container's mounts live in its own namespace, so
   # anything mounted here means something is wrong.
@@ -69,9 +71,10 @@ restore_ip_forward() {
     flock 8
     # Any host's nft table, from this clone or another one (even a host still starting), keeps
     # forwarding on: the setting is the machine's, not this cache dir's.
-    if [ -r "$TH_NET_STATE/ip_forward.orig" ] && ! th_any_host_table; then
+    if [ -r "$TH_NET_STATE/ip_forward.orig" ] && ! th_any_host; then
       cat "$TH_NET_STATE/ip_forward.orig" >/proc/sys/net/ipv4/ip_forward
       rm -f "$TH_NET_STATE/ip_forward.orig"
+      th_net_log "no test host left: ip_forward back to $(cat /proc/sys/net/ipv4/ip_forward)"
     fi
   ) 8>"$TH_NET_STATE/net.lock"
 }

@@ -198,6 +198,17 @@ th_stop_container() {
   rm -f "$RUN/nspawn.pid" "$RUN/init.pid"
 }
 
-# th_any_host_table: true while any test host on this machine (from any clone) has its nft table;
-# each host's table exists from up.sh's network step until down.sh.
-th_any_host_table() { nft list tables ip 2>/dev/null | grep -q '^table ip djdeploy_testhost_[0-9]*$'; }
+# th_any_host: true while any test host on this machine (from any clone) needs forwarding: up.sh
+# registers its index in $TH_NET_STATE/hosts/ (under net.lock) and down.sh removes it; a host's
+# nft table (from its network step until down.sh) counts too. When nft cannot list the tables the
+# answer is yes: forwarding left on by mistake costs nothing, turned off under a running host it
+# cuts that host off the mirror and DNS.
+th_any_host() {
+  local tables
+  [ -z "$(ls -A "$TH_NET_STATE/hosts" 2>/dev/null)" ] || return 0
+  tables=$(nft list tables ip) || return 0
+  grep -q '^table ip djdeploy_testhost_[0-9]*$' <<<"$tables"
+}
+
+# th_net_log MESSAGE: one line in $TH_NET_STATE/forward.log (who changed forwarding, and why).
+th_net_log() { printf '%s %s[%s] %s\n' "$(date -u +%FT%T.%3N)" "${TH_PROG:-testhost}" "$$" "$*" >>"$TH_NET_STATE/forward.log"; }

@@ -138,9 +138,12 @@ printf 'NFT_TABLE=djdeploy_testhost_%s\n' "$INDEX" >>"$RUN/state.env"
 mkdir -p "$TH_NET_STATE"
 (
   flock 8
+  mkdir -p "$TH_NET_STATE/hosts"
+  : >"$TH_NET_STATE/hosts/$INDEX"
   if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then
     [ -e "$TH_NET_STATE/ip_forward.orig" ] || cat /proc/sys/net/ipv4/ip_forward >"$TH_NET_STATE/ip_forward.orig"
     printf '1\n' >/proc/sys/net/ipv4/ip_forward
+    th_net_log "$NAME (index $INDEX) turned ip_forward on (it was $(cat "$TH_NET_STATE/ip_forward.orig"))"
   fi
 ) 8>"$TH_NET_STATE/net.lock"
 
