@@ -14,10 +14,9 @@ import * as path from "path";
 import { ApplyResult, apply } from "../../sandbox/runner";
 import { LocalSite, startLocalSite } from "../../sandbox/local-site";
 import { layoutOf } from "../../components/layout";
-import { FILES_DIR } from "../../components/templates";
 import { versionText } from "../../sandbox/sample/repos";
 import { livePrograms, request, tempFile, waitFor } from "../../sandbox/hosts/site-checks";
-import { MIN, liveState, names, settingsOf, waitForFinisher } from "./helpers";
+import { MIN, changedFiles, liveState, names, settingsOf, waitForFinisher } from "./helpers";
 
 const WWW = "https://www.example.com";
 /** The schema's defaults (the sandbox sets these very high for its load tests). */
@@ -90,22 +89,6 @@ async function burst(url: string, n: number, parallel: number): Promise<Record<s
   return codes;
 }
 
-/** A copy of files/ with some templates' text changed or replaced (the sandbox renders from it; the program never does). */
-function brokenFiles(changes: Record<string, { from: string; to: string } | string>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "django-deploy-broken-files-"));
-  fs.cpSync(FILES_DIR, dir, { recursive: true });
-  for (const [template, change] of Object.entries(changes)) {
-    const file = path.join(dir, template);
-    const text = fs.readFileSync(file, "utf8");
-    if (typeof change === "string") fs.writeFileSync(file, change);
-    else {
-      if (!text.includes(change.from)) throw new Error(`${template} has no ${change.from}`);
-      fs.writeFileSync(file, text.replace(change.from, change.to));
-    }
-  }
-  return dir;
-}
-
 /** Poll `url` over plain HTTP while `during` runs: every status seen. */
 async function pollDuring<T>(url: string, during: () => Promise<T>): Promise<{ result: T; statuses: Record<string, number> }> {
   const statuses: Record<string, number> = {};
@@ -137,6 +120,17 @@ afterAll(async () => {
   await site?.stop();
 }, 2 * MIN);
 
+/** The authentication methods the host's running sshd offers (from its refusal of a client that has none). */
+function offeredAuth(): Promise<string> {
+  const args = ["-F", "none", "-o", "BatchMode=yes", "-o", "PubkeyAuthentication=no", "-o", "StrictHostKeyChecking=no"];
+  args.push("-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", `${site.host.user}@${site.host.ip}`, "true");
+  return new Promise((resolve) =>
+    execFile("ssh", args, (_err, _stdout, stderr) =>
+      resolve(/Permission denied \(([^)]*)\)/.exec(String(stderr))?.[1] ?? `no refusal: ${stderr}`),
+    ),
+  );
+}
+
 describe("what the host already had", () => {
   test(
     "a provider's sshd drop-in, 0.1's drop-in and an interrupted dpkg: the first apply succeeds, keys only, the old drop-in gone, dpkg clean",
@@ -153,6 +147,7 @@ describe("what the host already had", () => {
       // sshd re-executes itself on a reload: a moment without a listener.
       await waitFor("sshd after its reload", 30_000, async () => (await site.host.exec("true")).code === 0);
       expect(await sh("sudo sshd -T | grep '^passwordauthentication '")).toBe("passwordauthentication yes\n");
+      expect(await offeredAuth()).toBe("publickey,password");
 
       // A reboot mid-upgrade: a package's postinst kills dpkg while it configures (once), leaving
       // dpkg's journal in /var/lib/dpkg/updates as a lost connection or a power cut would.
@@ -181,6 +176,8 @@ describe("what the host already had", () => {
       expect(eff).toMatch(/^passwordauthentication no$/m);
       expect(eff).toMatch(/^kbdinteractiveauthentication no$/m);
       expect(eff).toMatch(/^permitrootlogin no$/m);
+      // The running sshd, not only its files: host-packages reloaded it because its drop-in changed.
+      expect(await offeredAuth()).toBe("publickey");
       expect((await site.host.exec("test -e /etc/ssh/sshd_config.d/50-django-deploy.conf")).code).not.toBe(0);
       expect(await sh("sudo test -f /etc/ssh/sshd_config.d/00-django-deploy.conf && echo ok")).toBe("ok\n");
       expect(await sh("sudo dpkg --audit")).toBe("");
@@ -347,7 +344,7 @@ describe("Certbot failing keeps a working site", () => {
     async () => {
       // Before cfd03f2, the site was simply replaced by the bootstrap: after the failed Certbot every
       // request got 503.
-      const noChallenge = brokenFiles({ "partials/acme-challenge.eta": "    # (no ACME challenge here)\n" });
+      const noChallenge = changedFiles({ "partials/acme-challenge.eta": "    # (no ACME challenge here)\n" });
       const plain = await apply(site.run({ tls: false }, { filesDir: noChallenge }));
       expect(plain.error).toBeUndefined();
       const siteFile = await sh(`sudo cat ${p().nginxSite}`);
@@ -381,7 +378,7 @@ describe("supervisor files and the release's checks", () => {
       await waitForFinisher(site);
       const before = await liveState(site);
       const confBefore = await sh("ls /etc/supervisor/conf.d");
-      const filesDir = brokenFiles({ "supervisor/web.conf.eta": { from: "startsecs: 3,", to: 'startsecs: "notanumber",' } });
+      const filesDir = changedFiles({ "supervisor/web.conf.eta": { from: "startsecs: 3,", to: 'startsecs: "notanumber",' } });
       const bad = await apply(site.run({ repoRef: "v2" }, { filesDir }));
       expect(failedStep(bad)).toBe("app-switch");
       expect(bad.error).toContain("fails check_supervisor_conf");
