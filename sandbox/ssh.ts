@@ -38,6 +38,7 @@ export interface RunOpts {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type ClientWithError = Client & { lastError?: Error };
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 function dialOnce(c: Conn): Promise<Client> {
@@ -57,7 +58,8 @@ function dialOnce(c: Conn): Promise<Client> {
     }
     client.once("ready", () => {
       client.removeAllListeners("error");
-      client.on("error", () => undefined);
+      // Kept for the message of a command whose connection dies (runCommand).
+      client.on("error", (e) => ((client as ClientWithError).lastError = e));
       resolve(client);
     });
     client.once("error", (e) => {
@@ -93,7 +95,10 @@ export async function runCommand(c: Conn, o: RunOpts): Promise<{ stdout: string;
         line = "",
         code: number | undefined,
         signal: string | undefined,
-        done = false;
+        done = false,
+        eof = false,
+        channelClosed = false;
+      const started = Date.now();
       const stream = (d: Buffer, isOut: boolean) => {
         const s = d.toString();
         if (isOut) out += s;
@@ -116,14 +121,24 @@ export async function runCommand(c: Conn, o: RunOpts): Promise<{ stdout: string;
           code === undefined && !signal
             ? "wait: remote command exited without exit status or exit signal"
             : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
-        reject(new Error(`${why}: running ${JSON.stringify(o.cmd)}:\n${both}`));
+        // Without an exit status, what the runner saw of the connection (not in the provider's message).
+        const seen =
+          code === undefined && !signal
+            ? `\n(sandbox runner: ${channelClosed ? "the channel closed" : "the connection closed first"} after ${Date.now() - started} ms, ` +
+              `remote EOF ${eof ? "seen" : "not seen"}, connection error: ${(client as ClientWithError).lastError?.message ?? "none"})`
+            : "";
+        reject(new Error(`${why}: running ${JSON.stringify(o.cmd)}:\n${both}${seen}`));
       };
       ch.on("data", (d: Buffer) => stream(d, true)).stderr.on("data", (d: Buffer) => stream(d, false));
       ch.on("exit", (exitCode: number | null, exitSignal?: string) => {
         code = exitCode ?? undefined;
         signal = exitSignal;
       });
-      ch.on("close", finish);
+      ch.on("eof", () => (eof = true));
+      ch.on("close", () => {
+        channelClosed = true;
+        finish();
+      });
       client.once("close", finish);
       ch.end(o.stdin ?? "");
     });
