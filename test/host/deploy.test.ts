@@ -8,18 +8,15 @@
  */
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
-import * as path from "path";
 import { ApplyResult, apply, destroy } from "../../sandbox/runner";
 import { LocalSite, startLocalSite } from "../../sandbox/local-site";
 import { layoutOf } from "../../components/layout";
 import { stepPlan } from "../../components/plan";
-import { FILES_DIR } from "../../components/templates";
 import { FIXTURE_DIR, versionText } from "../../sandbox/sample/repos";
 import { startPebble } from "../../sandbox/hosts/services";
 import { livePrograms, peerCertificate, programs, request, tempFile, tlsAccepts, waitFor } from "../../sandbox/hosts/site-checks";
 import { startLoad } from "../../sandbox/hosts/load";
-import { MIN, expectHostFilesRendered, liveState, names, settingsOf, waitForFinisher } from "./helpers";
+import { MIN, changedFiles, expectHostFilesRendered, liveState, names, settingsOf, waitForFinisher } from "./helpers";
 
 const WWW = "https://www.example.com";
 
@@ -342,26 +339,14 @@ describe("re-applies and new releases", () => {
 });
 
 describe("recovery branches, for real", () => {
-  /** A copy of files/ with one template changed (the sandbox renders from it; the program never does). */
-  function brokenFiles(template: string, from: string, to: string): string {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "django-deploy-broken-files-"));
-    fs.cpSync(FILES_DIR, dir, { recursive: true });
-    const file = path.join(dir, template);
-    const text = fs.readFileSync(file, "utf8");
-    if (!text.includes(from)) throw new Error(`${template} has no ${from}`);
-    fs.writeFileSync(file, text.replaceAll(from, to)); // every branch: the template has one per server shape
-    return dir;
-  }
-
   test(
     "a new nginx config that fails nginx -t is refused and the working one keeps serving; the good one converges",
     async () => {
       const before = await sh(`sudo cat ${p().nginxSite}`);
-      const filesDir = brokenFiles(
-        "nginx/site.conf.eta",
-        "    server_tokens off;\n",
-        "    server_tokens off;\n    this_is_not_a_directive on;\n",
-      );
+      // In every server block: the template has one per kind of site (behind a load balancer, TLS, plain).
+      const filesDir = changedFiles({
+        "nginx/site.conf.eta": { from: "    server_tokens off;\n", to: "    server_tokens off;\n    this_is_not_a_directive on;\n" },
+      });
       const bad = await apply(site.run({ repoRef: "v3" }, { filesDir }));
       expect(names(bad)).toEqual(["web-nginx-site"]);
       expect(bad.error).toContain("failed nginx -t; the previous one stays");

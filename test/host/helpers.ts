@@ -2,9 +2,13 @@
  * What the real-host suites share: the managed-file check, and (from sandbox/site-state.ts) the
  * settings a local site's run gives the program, the host's deploy state and the switch's finisher.
  */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { RenderedHostFile, renderHostFiles } from "../../components/host-files";
 import { HostFileName, Slot, layoutOf } from "../../components/layout";
 import { stepPlan } from "../../components/plan";
+import { FILES_DIR } from "../../components/templates";
 import type { LocalSite } from "../../sandbox/local-site";
 import type { ApplyResult } from "../../sandbox/runner";
 import { liveState, settingsOf, waitForFinisher } from "../../sandbox/site-state";
@@ -52,4 +56,23 @@ export async function expectHostFilesRendered(site: LocalSite, overrides: Record
   for (const name of slotFiles(idle, !!s.celeryApp).filter((n) => n !== "supervisor-beat.conf")) {
     expect({ name, exists: (await site.host.exec(`sudo test -e ${p.files[name].path}`)).code === 0 }).toEqual({ name, exists: false });
   }
+}
+
+/**
+ * A copy of files/ with some templates' text changed (every occurrence of `from`) or replaced whole:
+ * the sandbox renders from it (StackRun.filesDir), the program never does.
+ */
+export function changedFiles(changes: Record<string, { from: string; to: string } | string>): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "django-deploy-changed-files-"));
+  fs.cpSync(FILES_DIR, dir, { recursive: true });
+  for (const [template, change] of Object.entries(changes)) {
+    const file = path.join(dir, template);
+    const text = fs.readFileSync(file, "utf8");
+    if (typeof change === "string") fs.writeFileSync(file, change);
+    else {
+      if (!text.includes(change.from)) throw new Error(`${template} has no ${change.from}`);
+      fs.writeFileSync(file, text.replaceAll(change.from, change.to));
+    }
+  }
+  return dir;
 }

@@ -16,7 +16,7 @@ import { layoutOf } from "../../components/layout";
 import { versionText } from "../../sandbox/sample/repos";
 import { Load, LoadReport, startLoad } from "../../sandbox/hosts/load";
 import { livePrograms, programs, request, tempFile, waitFor } from "../../sandbox/hosts/site-checks";
-import { MIN, liveState, names, settingsOf, waitForFinisher } from "./helpers";
+import { MIN, changedFiles, liveState, names, settingsOf, waitForFinisher } from "./helpers";
 
 const WWW = "https://www.example.com";
 let site: LocalSite;
@@ -168,18 +168,24 @@ describe("rollback", () => {
 });
 
 describe("the SSH connection cut in the middle of the switch: the live release keeps serving, the next up converges", () => {
+  // [label, what the cut waits for, the template line that prints it]
   test.each([
-    ["while the new release starts", "starting release"],
-    ["after its health check, before the switch", "is healthy"],
-    ["just after nginx moved to it", "nginx now sends requests"],
-    ["after Celery and beat moved to it", "celery worker (slot"],
+    ["while the new release starts", "starting release", 'say "$program starting release $commit"'],
+    ["after its health check, before the switch", "is healthy", 'say "$program is healthy ($answer)"'],
+    ["just after nginx moved to it", "nginx now sends requests", 'say "nginx now sends requests to $program (release $commit)"'],
+    ["after Celery and beat moved to it", "celery worker (slot", 'say "celery worker (slot $slot) and beat run release $commit"'],
   ])(
     "%s",
-    async (_label, marker) => {
+    async (_label, marker, sayLine) => {
       await waitForFinisher(site);
       const before = await liveState(site);
       const target = before.commit === commitOf("v2") ? "v4" : "v2";
-      const { r, report } = await underLoad(site.run({ repoRef: target }, { fault: { cutResource: "app-switch", onOutput: marker } }));
+      // A pause after the line the cut waits for: the runner cuts while the script is still at that
+      // point (after the last one, the commit comes a few milliseconds later, sooner than a loaded
+      // machine's runner reacts).
+      const filesDir = changedFiles({ "steps/app-switch.sh.eta": { from: `${sayLine}\n`, to: `${sayLine}\nsleep 3\n` } });
+      const fault = { cutResource: "app-switch", onOutput: marker };
+      const { r, report } = await underLoad(site.run({ repoRef: target }, { filesDir, fault }));
       expect(r.error).toContain("app-switch");
       noFailure(report);
       // The cut run undoes itself on the host (its writes fail): wait for it to let go of the lock.
