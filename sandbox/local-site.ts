@@ -28,10 +28,41 @@ export const SAMPLE_DEBIAN_PACKAGES = [
   "python3-psycopg2",
 ];
 
-export interface LocalSite {
-  host: TestHost;
+/** The sample project deployed by a stack of the runner's: what a one-host site and a fleet share. */
+/** The sample's settings every stack of it shares: how it runs, offline packages, the load tests' limits. */
+export const SAMPLE_APP_SETTINGS: Record<string, unknown> = {
+  wsgiModule: "example.wsgi",
+  celeryApp: "example",
+  fixtures: ["quickstart"],
+  venvSystemSitePackages: true,
+  pipNoIndex: true,
+  extraPackages: SAMPLE_DEBIAN_PACKAGES,
+  uploadPaths: ["/upload", "/admin/"],
+  // Load tests and benchmarks send everything from one address (the fleet's: the load balancer's):
+  // the per-client limits stay out of their way (test/host/hardening.test.ts checks the defaults).
+  requestRate: 100000,
+  requestBurst: 100000,
+  connectionLimit: 65535,
+};
+
+/** The runner's stack for `settings` (unprefixed `django-deploy:` keys; undefined ones left out), state and log in workDir. */
+export function sampleStackRun(stack: string, workDir: string, settings: Record<string, unknown>, extra: Partial<StackRun> = {}): StackRun {
+  const config: Record<string, string> = {};
+  for (const [k, v] of Object.entries(settings)) {
+    if (v !== undefined) config[`django-deploy:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+  }
+  return {
+    stack,
+    config,
+    secretKeys: ["django-deploy:sshPrivateKey", "django-deploy:appEnv", "django-deploy:backupS3Credentials"],
+    statePath: path.join(workDir, "state.json"),
+    logPath: path.join(workDir, "pulumi.log"),
+    ...extra,
+  };
+}
+
+export interface SampleStack {
   git: GitServer;
-  pebble: PebbleServer;
   repos: SampleRepos;
   workDir: string;
   /** The appEnv given to the program (secret values; tests look for them in logs). */
@@ -41,6 +72,11 @@ export interface LocalSite {
   /** A stack run for the runner; `overrides` replace or add `django-deploy:` keys (unprefixed). */
   run(overrides?: Record<string, unknown>, extra?: Partial<StackRun>): StackRun;
   stop(): Promise<void>;
+}
+
+export interface LocalSite extends SampleStack {
+  host: TestHost;
+  pebble: PebbleServer;
 }
 
 /** What site.json records. */
@@ -74,39 +110,16 @@ function makeSite(
     // The local git server speaks git:// on the test network only: an explicit opt-in.
     repoAllowInsecureTransport: true,
     repoRef: "v1",
-    wsgiModule: "example.wsgi",
-    celeryApp: "example",
-    fixtures: ["quickstart"],
+    ...SAMPLE_APP_SETTINGS,
     appEnv,
     certbotEmail: "ops@example.com",
     acmeServer: pebble.directoryUrl,
     acmeCaBundle: pebble.caBundlePem,
     // PostgreSQL on the host (the program writes DATABASE_URL), backups in backupDir.
     database: "host",
-    venvSystemSitePackages: true,
-    pipNoIndex: true,
-    extraPackages: SAMPLE_DEBIAN_PACKAGES,
-    uploadPaths: ["/upload", "/admin/"],
-    // Load tests and benchmarks send everything from one address: the per-client limits stay out of
-    // their way (test/host/hardening.test.ts checks the defaults).
-    requestRate: 100000,
-    requestBurst: 100000,
-    connectionLimit: 65535,
   };
-  const run = (overrides: Record<string, unknown> = {}, extra: Partial<StackRun> = {}): StackRun => {
-    const config: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...settings, ...overrides })) {
-      if (v !== undefined) config[`django-deploy:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
-    }
-    return {
-      stack: "local",
-      config,
-      secretKeys: ["django-deploy:sshPrivateKey", "django-deploy:appEnv", "django-deploy:backupS3Credentials"],
-      statePath: path.join(workDir, "state.json"),
-      logPath: path.join(workDir, "pulumi.log"),
-      ...extra,
-    };
-  };
+  const run = (overrides: Record<string, unknown> = {}, extra: Partial<StackRun> = {}): StackRun =>
+    sampleStackRun("local", workDir, { ...settings, ...overrides }, extra);
   return { host, git, pebble, repos, workDir, appEnv, settings, run, stop };
 }
 

@@ -39,8 +39,8 @@ import { DataHost, provisionDataHost } from "./hosts/data-host";
 import { LoadBalancer, provisionLoadBalancer } from "./hosts/load-balancer";
 import { GitServer, startGitServer } from "./hosts/services";
 import { TestHost, shq, startTestHost } from "./hosts/testhost";
-import { SAMPLE_DEBIAN_PACKAGES } from "./local-site";
-import { SAMPLE_DOMAIN, SampleRepos, buildSampleRepos } from "./sample/repos";
+import { SAMPLE_APP_SETTINGS, SampleStack, sampleStackRun } from "./local-site";
+import { SAMPLE_DOMAIN, buildSampleRepos } from "./sample/repos";
 import type { StackRun } from "./runner";
 import { settingsOf, waitForFinisher } from "./site-state";
 
@@ -59,20 +59,11 @@ export interface MultiSiteOptions {
   healthCheckHost?: string;
 }
 
-export interface MultiSite {
+export interface MultiSite extends SampleStack {
   /** The app hosts, host 1 first (the order of the `hosts` key). */
   apps: TestHost[];
   data: DataHost;
   lb: LoadBalancer;
-  git: GitServer;
-  repos: SampleRepos;
-  workDir: string;
-  /** The appEnv given to the program (secret values). */
-  appEnv: Record<string, string>;
-  /** The sample's settings (unprefixed keys), before overrides. */
-  settings: Record<string, unknown>;
-  /** A stack run for the runner; `overrides` replace or add `django-deploy:` keys (unprefixed). */
-  run(overrides?: Record<string, unknown>, extra?: Partial<StackRun>): StackRun;
   /** Overrides that make the stack the first `n` app hosts only. */
   fleetOf(n: number): Record<string, unknown>;
   /** Settings exactly as the program sees them for `run(overrides)` (host 1's). */
@@ -88,7 +79,6 @@ export interface MultiSite {
   setTargets(hosts: TestHost[]): Promise<void>;
   /** Resolves once every one of `hosts` (default all) is a healthy target. */
   waitHealthy(hosts?: TestHost[], timeoutMs?: number): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /** Boot hosts side by side; if any fails, the others are stopped and the first error is thrown. */
@@ -163,9 +153,7 @@ export async function startMultiSite(opts: MultiSiteOptions): Promise<MultiSite>
       // The local git server speaks git:// on the test network only: an explicit opt-in.
       repoAllowInsecureTransport: true,
       repoRef: "v4",
-      wsgiModule: "example.wsgi",
-      celeryApp: "example",
-      fixtures: ["quickstart"],
+      ...SAMPLE_APP_SETTINGS,
       appEnv,
       // The load balancer terminates TLS: no Certbot on the hosts, nginx on 80 for it only.
       tls: true,
@@ -174,31 +162,10 @@ export async function startMultiSite(opts: MultiSiteOptions): Promise<MultiSite>
       database: "external",
       redis: "external",
       healthCheckPath: HEALTH_CHECK_PATH,
-      venvSystemSitePackages: true,
-      pipNoIndex: true,
-      extraPackages: SAMPLE_DEBIAN_PACKAGES,
-      uploadPaths: ["/upload", "/admin/"],
-      // Every request comes from the load balancer's one address: the per-client limits stay out of
-      // the way of the load tests (test/host/hardening.test.ts checks the defaults).
-      requestRate: 100000,
-      requestBurst: 100000,
-      connectionLimit: 65535,
     };
     const fleetOf = (n: number) => ({ hosts: apps.slice(0, n).map((h) => h.ip), sshHostKeys: apps.slice(0, n).map((h) => h.hostKey) });
-    const run = (overrides: Record<string, unknown> = {}, extra: Partial<StackRun> = {}): StackRun => {
-      const config: Record<string, string> = {};
-      for (const [k, v] of Object.entries({ ...settings, ...fleetOf(count), ...overrides })) {
-        if (v !== undefined) config[`django-deploy:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
-      }
-      return {
-        stack: "fleet",
-        config,
-        secretKeys: ["django-deploy:sshPrivateKey", "django-deploy:appEnv"],
-        statePath: path.join(workDir, "state.json"),
-        logPath: path.join(workDir, "pulumi.log"),
-        ...extra,
-      };
-    };
+    const run = (overrides: Record<string, unknown> = {}, extra: Partial<StackRun> = {}): StackRun =>
+      sampleStackRun("fleet", workDir, { ...settings, ...fleetOf(count), ...overrides }, extra);
     const layout = () => layoutOf(settingsOf({ run }));
     const liveCommits = (of: TestHost[] = apps) =>
       Promise.all(
