@@ -1,6 +1,5 @@
 /**
- * The policy pack on the scale-out test program's registrations (fixtures/aws-program.ts), both
- * stacks: no violation, mandatory or advisory. Then the negative control: the same registrations
+ * The policy pack on the real program's registrations for both load-balanced stacks (aws-fixture.ts): no violation, mandatory or advisory. Then the negative control: the same registrations
  * with one property broken per FSBP control are caught, each by its own policy, so a clean result
  * means the pack really looked at these resources.
  */
@@ -99,7 +98,7 @@ describe.each(Object.entries(AWS_STACKS))("the %s stack's registrations pass eve
       withInputs("app-0", (i) => ({ ...i, rootBlockDevice: { ...i.rootBlockDevice, encrypted: false } })),
       /^ec2-instance-encrypted-volumes app-0: /,
     ],
-    ["a bucket without tags", withInputs("files-backup", ({ tags: _, ...i }) => i), /^required-tags-s3-bucket files-backup: /],
+    ["a bucket without tags", withInputs("site-files-backup", ({ tags: _, ...i }) => i), /^required-tags-s3-bucket site-files-backup: /],
     ["a subnet without tags", withInputs("net-data-0", ({ tags: _, ...i }) => i), /^required-tags-subnet net-data-0: /],
   ];
   if (s.protect) {

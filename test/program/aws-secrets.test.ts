@@ -3,7 +3,8 @@
  * SSH host private keys (and so their user data), the database and broker URLs. The fake values
  * carry markers (harness AWS_MARKERS); no marker may appear in plain anywhere the engine, the state
  * or a log could show it: the wire form of every RegisterResource request, every component's
- * registered outputs, every stack output. The technique of secrets.test.ts, on fixtures/aws-program.ts.
+ * registered outputs, every stack output. The technique of secrets.test.ts, on the real program's
+ * load-balanced stacks (aws-fixture.ts).
  */
 import { AWS_STACKS, runAwsStack } from "./aws-fixture";
 import { AWS_MARKERS, ProgramRun, isWrappedSecret, plainStrings } from "./harness";
@@ -23,8 +24,13 @@ describe.each(Object.entries(AWS_STACKS))("%s stack", (_key, s) => {
     expect(run.byName("db-db").wire.password.value).toContain(AWS_MARKERS.dbPassword);
     expect(run.byName("cache-redis").wire.authToken.value).toContain(AWS_MARKERS.authToken);
     for (const h of hosts) expect(run.byName(h).wire.userData.value).toContain(AWS_MARKERS.hostKey);
-    expect(run.exports.databaseUrl.value).toContain(AWS_MARKERS.dbPassword);
-    expect(run.exports.brokerUrl.value).toContain(AWS_MARKERS.authToken);
+    // On every host, .server.envrc gets the URLs on its step's stdin (a secret).
+    for (const i of hosts.keys()) {
+      const stdin = run.byName(`env-server-env${i === 0 ? "" : `-h${i + 1}`}`).wire.stdin;
+      expect(isWrappedSecret(stdin)).toBe(true);
+      expect(stdin.value).toContain(AWS_MARKERS.dbPassword);
+      expect(stdin.value).toContain(AWS_MARKERS.authToken);
+    }
   });
 
   test("password, AUTH token and user data are secret inputs (wrapped where they are on the wire)", () => {
@@ -64,11 +70,10 @@ describe.each(Object.entries(AWS_STACKS))("%s stack", (_key, s) => {
     expect(leaks).toEqual([]);
   });
 
-  test("stack outputs: databaseUrl and brokerUrl secret; the hosts' addresses and public host keys not (they hold no secret)", () => {
-    expect(run.exports.databaseUrl.secret).toBe(true);
-    expect(run.exports.brokerUrl.secret).toBe(true);
-    expect(run.exports.hosts.secret).toBe(false);
-    const leaks = Object.entries(run.exports).filter(([, out]) => hasMarker(JSON.stringify(out.value)) && !out.secret);
+  test("stack outputs: none holds a secret in plain; the hosts' addresses and public host keys are not secret (they hold none)", () => {
+    expect(run.exports.hostAddresses.secret).toBe(false);
+    expect(run.exports.hostKeys.secret).toBe(false);
+    const leaks = Object.entries(run.exports).filter(([, out]) => hasMarker(JSON.stringify(out.value) ?? "") && !out.secret);
     expect(leaks).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The scale-out components wired together (fixtures/aws-program.ts) under Pulumi mocks, for a
+ * The AWS side of the real program (components/aws/fleet.ts via index.ts) under Pulumi mocks, for a
  * prod-like stack (3 hosts in 3 zones, protect on, a cache replica) and a small one (1 host, 2 zones,
  * protect off). Every security property is read from the RegisterResource requests: inputs as the
  * engine receives them, resource options (protect, ignoreChanges, dependencies).
@@ -52,16 +52,19 @@ describe.each(stacks)("%s stack", (key, s) => {
     expect(components.map((c) => `${c.type} ${c.name}`).sort()).toEqual(
       [
         "django-deploy:aws:AppHosts app",
-        "django-deploy:aws:Buckets files",
+        "django-deploy:aws:Buckets site-files",
         "django-deploy:aws:Cache cache",
         "django-deploy:aws:Database db",
-        "django-deploy:aws:HostRole hosts",
+        "django-deploy:aws:HostRole site-host",
         "django-deploy:aws:LoadBalancer web",
         "django-deploy:aws:Network net",
       ].sort(),
     );
     const byUrn = new Map(components.map((c) => [c.urn, c.name]));
-    for (const x of run.registrations.filter((y) => y.custom)) {
+    // Every AWS resource (and the generated host keys and passwords) is a child of one of them.
+    const cloud = run.registrations.filter((y) => y.custom && /^(aws|tls|random):/.test(y.type));
+    expect(cloud.filter((x) => !byUrn.has(x.options.parent)).map((x) => x.name)).toEqual([]);
+    for (const x of cloud) {
       const parent = byUrn.get(x.options.parent);
       expect([x.name, parent && x.name.startsWith(`${parent}-`)]).toEqual([x.name, true]);
     }
@@ -133,7 +136,7 @@ describe.each(stacks)("%s stack", (key, s) => {
         expect(inst.subnetId).toBe(r(`net-public-${i % s.zones}`).id);
         expect(inst.vpcSecurityGroupIds).toEqual([r("app-sg").id]);
         expect(inst.keyName).toBe(r("app-key").state.keyName);
-        expect(inst.iamInstanceProfile).toBe(r("hosts-profile").state.name);
+        expect(inst.iamInstanceProfile).toBe(r("site-host-profile").state.name);
         expect(inst.ami).toBe(FAKE_AMI);
       }
       expect(r("app-key").inputs.publicKey).toBe(OPERATOR_KEY);
@@ -144,7 +147,7 @@ describe.each(stacks)("%s stack", (key, s) => {
       for (const name of hosts) {
         const inst = r(name);
         expect(inst.inputs.metadataOptions).toEqual({ httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 });
-        expect(inst.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", encrypted: true, volumeSize: 20 });
+        expect(inst.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", encrypted: true, volumeSize: s.rootVolumeGiB });
         expect(inst.options.ignoreChanges).toEqual(["ami"]);
         expect(inst.inputs.userDataReplaceOnChange).toBe(true);
         expect(inst.options.additionalSecretOutputs).toContain("userData");
@@ -188,19 +191,11 @@ describe.each(stacks)("%s stack", (key, s) => {
       expect(new Set(ofType(run, T.hostKey).map((k) => k.state.publicKeyOpenssh)).size).toBe(s.hosts);
     });
 
-    test("the hosts output: Elastic IP, private IP and the host key line to pin, per host (not secret: none is)", () => {
-      const out = run.exports.hosts;
-      expect(out.secret).toBe(false);
-      expect(out.value).toEqual(
-        hosts.map((name) => ({
-          name,
-          publicIp: r(`${name}-eip`).state.publicIp,
-          privateIp: r(name).state.privateIp,
-          hostPublicKey: r(`${name}-host-key`).state.publicKeyOpenssh.trim(),
-        })),
-      );
-      for (const h of out.value as { hostPublicKey: string }[])
-        expect(h.hostPublicKey).toMatch(/^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]+=*$/);
+    test("the outputs hostAddresses and hostKeys: each host's Elastic IP and the host key line to pin (not secret: none is)", () => {
+      expect([run.exports.hostAddresses.secret, run.exports.hostKeys.secret]).toEqual([false, false]);
+      expect(run.exports.hostAddresses.value).toEqual(hosts.map((name) => r(`${name}-eip`).state.publicIp));
+      expect(run.exports.hostKeys.value).toEqual(hosts.map((name) => r(`${name}-host-key`).state.publicKeyOpenssh.trim()));
+      for (const k of run.exports.hostKeys.value as string[]) expect(k).toMatch(/^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5[A-Za-z0-9+/]+=*$/);
     });
 
     test("the Elastic IPs and the load balancer wait for the public subnets' routes to the internet gateway", () => {
@@ -371,7 +366,7 @@ describe.each(stacks)("%s stack", (key, s) => {
 
   describe("buckets and the hosts' role", () => {
     test("both buckets private: public access blocked, ACLs off, SSE-S3, only a deny-without-TLS policy", () => {
-      for (const b of ["files-media", "files-backup"]) {
+      for (const b of ["site-files-media", "site-files-backup"]) {
         const bucket = r(b);
         expect([b, bucket.options.protect, bucket.inputs.forceDestroy]).toEqual([b, s.protect, !s.protect]);
         for (const inline of ["policy", "acl", "grants", "website", "corsRules"]) expect(bucket.inputs).not.toHaveProperty(inline);
@@ -393,24 +388,26 @@ describe.each(stacks)("%s stack", (key, s) => {
     });
 
     test("the backup bucket keeps versions and expires noncurrent ones after 30 days; the lifecycle waits for versioning", () => {
-      const backup = r("files-backup");
-      expect(r("files-backup-versioning").inputs).toEqual({ bucket: backup.id, versioningConfiguration: { status: "Enabled" } });
-      const lifecycle = r("files-backup-lifecycle");
+      const backup = r("site-files-backup");
+      expect(r("site-files-backup-versioning").inputs).toEqual({ bucket: backup.id, versioningConfiguration: { status: "Enabled" } });
+      const lifecycle = r("site-files-backup-lifecycle");
       expect(lifecycle.inputs).toEqual({ bucket: backup.id, rules: backupLifecycleRules(30) });
-      expect(lifecycle.options.dependencies).toContain(r("files-backup-versioning").urn);
-      expect(run.registrations.filter((x) => x.name.startsWith("files-media-")).map((x) => x.name)).not.toContain("files-media-versioning");
+      expect(lifecycle.options.dependencies).toContain(r("site-files-backup-versioning").urn);
+      expect(run.registrations.filter((x) => x.name.startsWith("site-files-media-")).map((x) => x.name)).not.toContain(
+        "site-files-media-versioning",
+      );
     });
 
     test("the role: only EC2 may assume it; its one policy names only the two buckets' ARNs (backup: put only)", () => {
-      expect(r("hosts-role").inputs.assumeRolePolicy).toBe(ec2AssumeRolePolicy());
-      const policy = r("hosts-buckets");
-      expect(policy.inputs.role).toBe(r("hosts-role").state.name);
-      const media = r("files-media").state.arn as string;
-      const backup = r("files-backup").state.arn as string;
+      expect(r("site-host-role").inputs.assumeRolePolicy).toBe(ec2AssumeRolePolicy());
+      const policy = r("site-host-buckets");
+      expect(policy.inputs.role).toBe(r("site-host-role").state.name);
+      const media = r("site-files-media").state.arn as string;
+      const backup = r("site-files-backup").state.arn as string;
       expect(JSON.parse(policy.inputs.policy)).toEqual(hostBucketPolicy({ mediaBucketArn: media, backupBucketArn: backup }));
       const resources = (JSON.parse(policy.inputs.policy).Statement as { Resource: string[] }[]).flatMap((st) => st.Resource);
       expect(new Set(resources)).toEqual(new Set([media, `${media}/*`, `${backup}/*`]));
-      expect(r("hosts-profile").inputs.role).toBe(r("hosts-role").state.name);
+      expect(r("site-host-profile").inputs.role).toBe(r("site-host-role").state.name);
       // No other way to grant the hosts anything.
       const iam = run.registrations.filter((x) => x.type.startsWith("aws:iam/")).map((x) => x.type);
       expect(iam.sort()).toEqual(["aws:iam/instanceProfile:InstanceProfile", "aws:iam/role:Role", "aws:iam/rolePolicy:RolePolicy"]);
@@ -446,7 +443,7 @@ describe.each(stacks)("%s stack", (key, s) => {
 
   test("protect: the load balancer, hosts, Elastic IPs, database, cache and buckets exactly when the stack protects", () => {
     const expected = s.protect
-      ? ["web-alb", "db-db", "cache-redis", "files-media", "files-backup", ...hosts, ...hosts.map((h) => `${h}-eip`)].sort()
+      ? ["web-alb", "db-db", "cache-redis", "site-files-media", "site-files-backup", ...hosts, ...hosts.map((h) => `${h}-eip`)].sort()
       : [];
     expect(
       run.registrations
@@ -472,8 +469,9 @@ describe("stack options", () => {
     expect(run.registrations.filter((x) => x.type === T.instance)).toEqual([]);
   });
 
-  test("one zone is refused: a load balancer needs two (FSBP ELB.13)", async () => {
+  test("one zone is refused before anything exists: a load balancer needs two (FSBP ELB.13)", async () => {
     const run = await runAwsStack(AWS_STACKS.small, { zones: 1 });
-    expect(run.error?.message).toMatch(/at least 2 Availability Zones/);
+    expect(run.error?.message).toMatch(/zones: must be a whole number from 2 to 6 \(got "1"\)/);
+    expect(run.registrations.filter((x) => x.type.startsWith("aws:"))).toEqual([]);
   });
 });

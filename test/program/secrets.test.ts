@@ -127,6 +127,7 @@ describe.each(RUNS)("%s", (_label, start, token) => {
       "deployedRef",
       "hostAddresses",
       "hostKey",
+      "hostKeys",
       "keptReleases",
       "liveCommit",
       "liveCommits",
