@@ -87,61 +87,67 @@ export async function dial(c: Conn, log: (line: string) => void): Promise<Client
 export async function runCommand(c: Conn, o: RunOpts): Promise<{ stdout: string; stderr: string }> {
   const client = await dial(c, o.log);
   try {
-    const ch = await new Promise<import("ssh2").ClientChannel>((res, rej) => client.exec(o.cmd, (err, ch) => (err ? rej(err) : res(ch))));
-    return await new Promise((resolve, reject) => {
-      let out = "",
-        err = "",
-        both = "",
-        line = "",
-        code: number | undefined,
-        signal: string | undefined,
-        done = false,
-        eof = false,
-        channelClosed = false;
-      const started = Date.now();
-      const stream = (d: Buffer, isOut: boolean) => {
-        const s = d.toString();
-        if (isOut) out += s;
-        else err += s;
-        both += s;
-        if (o.cutOnOutput !== undefined && both.includes(o.cutOnOutput)) client.destroy();
-        if (!(isOut ? o.logStdout : o.logStderr)) return;
-        const parts = (line + s).split("\n");
-        line = parts.pop() ?? "";
-        parts.forEach((l) => o.log(l));
-      };
-      const timer = o.cutAfterMs === undefined ? undefined : setTimeout(() => client.destroy(), o.cutAfterMs);
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        if (line) o.log(line);
-        if (code === 0) return resolve({ stdout: out.replace(/\n$/, ""), stderr: err.replace(/\n$/, "") });
-        const why =
-          code === undefined && !signal
-            ? "wait: remote command exited without exit status or exit signal"
-            : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
-        // Without an exit status, what the runner saw of the connection (not in the provider's message).
-        const seen =
-          code === undefined && !signal
-            ? `\n(sandbox runner: ${channelClosed ? "the channel closed" : "the connection closed first"} after ${Date.now() - started} ms, ` +
-              `remote EOF ${eof ? "seen" : "not seen"}, connection error: ${(client as ClientWithError).lastError?.message ?? "none"})`
-            : "";
-        reject(new Error(`${why}: running ${JSON.stringify(o.cmd)}:\n${both}${seen}`));
-      };
-      ch.on("data", (d: Buffer) => stream(d, true)).stderr.on("data", (d: Buffer) => stream(d, false));
-      ch.on("exit", (exitCode: number | null, exitSignal?: string) => {
-        code = exitCode ?? undefined;
-        signal = exitSignal;
-      });
-      ch.on("eof", () => (eof = true));
-      ch.on("close", () => {
-        channelClosed = true;
-        finish();
-      });
-      client.once("close", finish);
-      ch.end(o.stdin ?? "");
-    });
+    return await new Promise((resolve, reject) =>
+      client.exec(o.cmd, (execErr, ch) => {
+        // Everything below is set up in this callback, synchronously: a quick command's whole answer
+        // (output, exit status, EOF, close) can arrive in the same chunk as the exec's confirmation,
+        // and ssh2 emits "exit" once, to the listeners present (a promise resolved here would attach
+        // them a microtask too late: the command would seem to end without an exit status).
+        if (execErr) return reject(execErr);
+        let out = "",
+          err = "",
+          both = "",
+          line = "",
+          code: number | undefined,
+          signal: string | undefined,
+          done = false,
+          eof = false,
+          channelClosed = false;
+        const started = Date.now();
+        const stream = (d: Buffer, isOut: boolean) => {
+          const s = d.toString();
+          if (isOut) out += s;
+          else err += s;
+          both += s;
+          if (o.cutOnOutput !== undefined && both.includes(o.cutOnOutput)) client.destroy();
+          if (!(isOut ? o.logStdout : o.logStderr)) return;
+          const parts = (line + s).split("\n");
+          line = parts.pop() ?? "";
+          parts.forEach((l) => o.log(l));
+        };
+        const timer = o.cutAfterMs === undefined ? undefined : setTimeout(() => client.destroy(), o.cutAfterMs);
+        const finish = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (line) o.log(line);
+          if (code === 0) return resolve({ stdout: out.replace(/\n$/, ""), stderr: err.replace(/\n$/, "") });
+          const why =
+            code === undefined && !signal
+              ? "wait: remote command exited without exit status or exit signal"
+              : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
+          // Without an exit status, what the runner saw of the connection (not in the provider's message).
+          const seen =
+            code === undefined && !signal
+              ? `\n(sandbox runner: ${channelClosed ? "the channel closed" : "the connection closed first"} after ${Date.now() - started} ms, ` +
+                `remote EOF ${eof ? "seen" : "not seen"}, connection error: ${(client as ClientWithError).lastError?.message ?? "none"})`
+              : "";
+          reject(new Error(`${why}: running ${JSON.stringify(o.cmd)}:\n${both}${seen}`));
+        };
+        ch.on("data", (d: Buffer) => stream(d, true)).stderr.on("data", (d: Buffer) => stream(d, false));
+        ch.on("exit", (exitCode: number | null, exitSignal?: string) => {
+          code = exitCode ?? undefined;
+          signal = exitSignal;
+        });
+        ch.on("eof", () => (eof = true));
+        ch.on("close", () => {
+          channelClosed = true;
+          finish();
+        });
+        client.once("close", finish);
+        ch.end(o.stdin ?? "");
+      }),
+    );
   } finally {
     client.end();
   }

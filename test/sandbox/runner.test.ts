@@ -7,6 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { apply, ApplyResult, destroy, preview, StackRun, StepEvent } from "../../sandbox/runner";
+import { runCommand } from "../../sandbox/ssh";
 import { startSshd, Sshd } from "./sshd";
 
 jest.setTimeout(120_000);
@@ -257,6 +258,37 @@ test("hostKey, when set, is verified", async () => {
   expect(s.read("order")).toBe("");
   const good = await apply(s.run(cmds, { cfg: { "fixture:hostKey": sshd.hostKey } }));
   expect(ops(good)).toEqual(["create a"]);
+});
+
+test("a quick command's whole answer in one chunk with the exec's confirmation still gives its exit status", async () => {
+  // Block the event loop for 300 ms right after the exec request goes out (ssh2's Protocol#exec,
+  // its only hook): the confirmation, the output, the exit status, EOF and close then arrive
+  // together, and ssh2 handles them in one go. Until 2026-12-02 the runner attached its "exit"
+  // listener a microtask after the exec's callback: the status was lost, and a command that had
+  // succeeded failed "without exit status" (seen in CI under load, on steps that answer at once).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- ssh2's internal protocol class
+  const Protocol = (require("ssh2/lib/protocol/Protocol.js") as { prototype: { exec(...a: unknown[]): unknown } }).prototype;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with the protocol as this below
+  const exec = Protocol.exec;
+  const spy = jest.spyOn(Protocol, "exec").mockImplementation(function (this: unknown, ...args: unknown[]) {
+    const r = exec.apply(this, args);
+    const until = Date.now() + 300;
+    while (Date.now() < until); // the busy wait that lets every packet of the answer arrive first
+    return r;
+  });
+  try {
+    const conn = { host: "127.0.0.1", port: sshd.port, user: "root", privateKey: sshd.privateKey, hostKey: sshd.hostKey };
+    const run = (cmd: string) => runCommand(conn, { cmd, logStdout: false, logStderr: false, log: () => undefined });
+    for (let i = 0; i < 5; i++) {
+      await expect(run("echo quick")).resolves.toEqual({ stdout: "quick", stderr: "" });
+      await expect(run("echo failing >&2; exit 3")).rejects.toThrow(
+        /^Process exited with status 3: running "echo failing >&2; exit 3":\nfailing/,
+      );
+    }
+    expect(spy).toHaveBeenCalledTimes(10);
+  } finally {
+    spy.mockRestore();
+  }
 });
 
 describe("what the sandbox does not emulate fails the run loudly, before anything runs", () => {
