@@ -52,8 +52,10 @@ export interface TemplateContext {
   group: string;
   dirname: (p: string) => string;
   /**
-   * Behind a load balancer: the site's nginx variable prefix (the slug as an nginx name) and the
-   * location of the health check (healthCheckPath without its query). False otherwise.
+   * Behind a load balancer: the site's nginx variable prefix and the location of the health check
+   * (healthCheckPath without its query). False otherwise. The prefix is derived from the slug but
+   * of fixed length: nginx refuses a variable name too long for its hash bucket (64 bytes by
+   * default), which a long domain in the name made.
    */
   lb: false | { v: string; healthLocation: string };
 }
@@ -61,7 +63,7 @@ export interface TemplateContext {
 export function templateContext(s: Settings): TemplateContext {
   const group = siteSlug(s);
   const lb = s.fleet.behindLoadBalancer && {
-    v: `django_deploy_${group.replace(/[^A-Za-z0-9]/g, "_")}`,
+    v: `django_deploy_${createHash("sha256").update(group).digest("hex").slice(0, 12)}`,
     healthLocation: (s.healthCheckPath ?? "/").split("?")[0],
   };
   return { s: publicSettings(s), p: layoutOf(s), group, dirname: (p: string) => path.posix.dirname(p), lb };

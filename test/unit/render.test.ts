@@ -225,6 +225,19 @@ describe("every nginx site passes the real nginx -t", () => {
     ]);
   });
 
+  test("behind a load balancer, the longest domain still passes: the site's nginx variable names do not grow with it", async () => {
+    // A generated 33-character domain in the variable names once overflowed nginx's 64-byte
+    // variables_hash bucket ("could not build variables_hash"); here the longest domain the socket
+    // path allows (87 characters, with baseDir /www).
+    const s = parse({ ...fleetRaw(), baseDir: "/www", domain: `${"a".repeat(60)}.${"b".repeat(22)}.com` });
+    const site = renderHostFiles(s)["site.conf"];
+    const names = [...site.matchAll(/\$(django_deploy_\w+)/g)].map((m) => m[1]);
+    expect(names.length).toBeGreaterThan(0);
+    for (const n of names) expect(n.length).toBeLessThanOrEqual(40);
+    const r = await nginx.check(site, scriptOf(s, "web-nginx-site"));
+    expect(r.output).toMatch(/test is successful/);
+  });
+
   test("the nginxSite step's nginx.conf edits: TLS 1.2+ only, and room for long server names", async () => {
     // 43 characters: www.<domain> no longer fits Debian's default server_names_hash_bucket_size (64).
     const s = parse({ ...tlsCeleryRaw(), domain: `${"a".repeat(39)}.com` });
