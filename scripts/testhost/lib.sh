@@ -17,7 +17,9 @@ TH_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TH_REPO_ROOT="$(cd "$TH_SCRIPT_DIR/../.." && pwd)"
 TH_CACHE_DIR="${TESTHOST_CACHE_DIR:-$TH_REPO_ROOT/.cache/testhost}"
 TH_RUN_BASE="$TH_CACHE_DIR/run"
-TH_BOOT_TIMEOUT="${TESTHOST_BOOT_TIMEOUT:-60}"
+# Usually a few seconds; eight hosts booting at once beside the CPU-bound tests on 2 cores once took
+# more than 60 s to end the boot (sshd refused logins while /run/nologin was still there).
+TH_BOOT_TIMEOUT="${TESTHOST_BOOT_TIMEOUT:-180}"
 # net.ipv4.ip_forward is one setting for the whole machine, shared with hosts started from other
 # clones or cache dirs: its bookkeeping (the value before the first host, a lock) lives in /run,
 # not in this cache dir. /run is cleared at boot, like the setting itself.
@@ -97,6 +99,14 @@ th_show_log() {
   if [ -d "$ROOTFS/var/log/journal" ] && command -v journalctl >/dev/null; then
     th_log "---- last lines of the container's journal ----"
     journalctl -D "$ROOTFS/var/log/journal" --no-pager -o short-monotonic -n 60 >&2 2>/dev/null || true
+  fi
+  # A boot that has not ended: what systemd inside is still waiting for.
+  local init=""
+  [ -r "$RUN/init.pid" ] && read -r init _ <"$RUN/init.pid"
+  if [ -n "$init" ] && [ -d "/proc/$init" ] && command -v nsenter >/dev/null; then
+    th_log "---- the container's boot: systemctl is-system-running, list-jobs ----"
+    timeout 10 nsenter -t "$init" -a systemctl is-system-running >&2 2>&1 || true
+    timeout 10 nsenter -t "$init" -a systemctl list-jobs --no-pager >&2 2>&1 || true
   fi
   th_log "---- end of logs ----"
 }
