@@ -45,8 +45,12 @@ export const siteUrl = site.step("web-nginx-site").id.apply(() => `${scheme}://w
 export const publicIp = pulumi.output(address);
 export const hostAddresses = pulumi.all(hosts.map((h) => h.address));
 // The key every step checks (sshTrustOnFirstUse: the one host-wait saw first; set it as sshHostKey).
-export const hostKey = hosts[0].hostKey !== undefined ? pulumi.output(hosts[0].hostKey) : site.value("hostKey");
-export const hostKeys = pulumi.all(hosts.map((h, i) => (h.hostKey !== undefined ? pulumi.output(h.hostKey) : sites[i].value("hostKey"))));
+const hostKeyOf = (i: number) => {
+  const known = hosts[i].hostKey;
+  return known !== undefined ? pulumi.output(known) : sites[i].value("hostKey");
+};
+export const hostKey = hostKeyOf(0);
+export const hostKeys = pulumi.all(hosts.map((_, i) => hostKeyOf(i)));
 export const sshCommand = pulumi.interpolate`ssh -p ${settings.sshPort} ${settings.hostUser}@${address}`;
 export const deployedCommit = site.value("commit");
 export const deployedRef = pulumi.interpolate`${settings.repoRef} (${deployedCommit})`;

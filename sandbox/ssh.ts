@@ -122,16 +122,15 @@ export async function runCommand(c: Conn, o: RunOpts): Promise<{ stdout: string;
           clearTimeout(timer);
           if (line) o.log(line);
           if (code === 0) return resolve({ stdout: out.replace(/\n$/, ""), stderr: err.replace(/\n$/, "") });
-          const why =
-            code === undefined && !signal
-              ? "wait: remote command exited without exit status or exit signal"
-              : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
+          const noStatus = code === undefined && !signal;
+          const why = noStatus
+            ? "wait: remote command exited without exit status or exit signal"
+            : `Process exited with status ${code ?? -1}${signal ? ` from signal ${signal}` : ""}`;
           // Without an exit status, what the runner saw of the connection (not in the provider's message).
-          const seen =
-            code === undefined && !signal
-              ? `\n(sandbox runner: ${channelClosed ? "the channel closed" : "the connection closed first"} after ${Date.now() - started} ms, ` +
-                `remote EOF ${eof ? "seen" : "not seen"}, connection error: ${(client as ClientWithError).lastError?.message ?? "none"})`
-              : "";
+          const seen = noStatus
+            ? `\n(sandbox runner: ${channelClosed ? "the channel closed" : "the connection closed first"} after ${Date.now() - started} ms, ` +
+              `remote EOF ${eof ? "seen" : "not seen"}, connection error: ${(client as ClientWithError).lastError?.message ?? "none"})`
+            : "";
           reject(new Error(`${why}: running ${JSON.stringify(o.cmd)}:\n${both}${seen}`));
         };
         ch.on("data", (d: Buffer) => stream(d, true)).stderr.on("data", (d: Buffer) => stream(d, false));
